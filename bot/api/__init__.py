@@ -1,0 +1,42 @@
+"""The business API, `/api/v1`: JSON, `Authorization: Bearer <api key>`, every query scoped to the key's account."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, g, request
+
+from bot.apikeys import authenticate, role_allows
+from bot.errors import ApiError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def requires(role: str) -> Callable[[F], F]:
+    """Authenticate the bearer key and require at least `role`; sets g.account and g.api_key."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            key = authenticate(token.strip()) if scheme.lower() == "bearer" else None
+            if key is None:
+                raise ApiError(401, "unauthorized", "a valid API key is required", "Authorization")
+            if not role_allows(key.role, role):
+                raise ApiError(403, "forbidden", f"this needs the {role} role; the key has {key.role}")
+            g.api_key, g.account = key, key.account
+            return view(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def init_app(app: Flask) -> None:
+    from bot.api import read  # noqa: F401  (registers the routes on bp)
+
+    app.register_blueprint(bp)

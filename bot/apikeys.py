@@ -1,0 +1,48 @@
+"""API keys: `smsbot_<prefix>_<secret>`; the prefix finds the row, only a hash of the secret is stored.
+
+The secret is 32 random bytes, so a plain SHA-256 is enough (a slow KDF is for guessable passwords).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from models import Account, ApiKey, utcnow
+
+ROLES = ("viewer", "user", "admin")
+
+
+def create_key(account: Account, role: str = "admin", label: str = "") -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext key, which is shown once and never stored."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    key = ApiKey.create(account=account, role=role, label=label, prefix=prefix, secret_hash=_hash(secret))
+    return key, f"smsbot_{prefix}_{secret}"
+
+
+def authenticate(token: str) -> ApiKey | None:
+    """The active key for a presented token, or None."""
+    try:
+        _, prefix, secret = token.split("_", 2)
+    except ValueError:
+        return None
+    key = ApiKey.get_or_none((ApiKey.prefix == prefix) & ApiKey.revoked_at.is_null())
+    if key is None or not hmac.compare_digest(key.secret_hash, _hash(secret)):
+        return None
+    return key
+
+
+def revoke(key: ApiKey) -> None:
+    key.revoked_at = utcnow()
+    key.save()
+
+
+def role_allows(role: str, needed: str) -> bool:
+    return ROLES.index(role) >= ROLES.index(needed)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()

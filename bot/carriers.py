@@ -1,0 +1,154 @@
+"""The carrier adapter contract and its registry.
+
+An adapter (one module per carrier kind in `webhooks/`) verifies a carrier's signature, parses its
+inbound SMS and delivery reports into the plain records below, submits outbound messages and answers
+the carrier in the form it expects. Adapters register themselves by kind; the app factory imports the
+list, and the pipeline looks an adapter up by `Carrier.kind` without importing `webhooks/`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+import requests
+from flask import Request, Response, jsonify
+
+from models import Carrier
+
+
+class WebhookError(Exception):
+    """A request the carrier must be told about: 400 malformed, 401 unsigned, 403 bad signature."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+class SendError(Exception):
+    """A failed submission: `retryable` for timeouts, 429 and 5xx; otherwise final with `code`."""
+
+    def __init__(self, code: int, detail: str, retryable: bool = False) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class ConcatPart:
+    reference: str
+    number: int
+    total: int
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    message_id: str
+    sender: str
+    recipient: str
+    text: str
+    received_at: datetime | None = None
+    carrier_replied: bool = False  # the carrier already answered an opt-out (Twilio OptOutType)
+    part: ConcatPart | None = None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    upstream_id: str
+    code: int
+    detail: str  # the carrier's own words, kept in the history
+
+
+@dataclass(frozen=True)
+class Submission:
+    message_id: int
+    sender: str
+    recipient: str
+    text: str
+    encoding: str
+    validity_minutes: int
+    status_url: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    upstream_id: str
+    code: int  # 111 DeliveredToGateway or 114 QueuedAtGateway
+
+
+class CarrierAdapter(ABC):
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def verify(self, carrier: Carrier, request: Request) -> None:
+        """Raise WebhookError(401/403) unless the request carries the carrier's valid signature."""
+
+    @abstractmethod
+    def parse_inbound(self, carrier: Carrier, request: Request) -> InboundSms:
+        """Parse an inbound SMS, or raise WebhookError(400) naming the bad field."""
+
+    @abstractmethod
+    def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
+        """Parse a delivery report into our status code, or raise WebhookError(400)."""
+
+    @abstractmethod
+    def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
+        """Hand a message to the carrier, or raise SendError."""
+
+    def inbound_response(self) -> Response:
+        return jsonify(status="ok")
+
+    def report_response(self) -> Response:
+        return jsonify(status="ok")
+
+
+_registry: dict[str, CarrierAdapter] = {}
+
+
+def register(cls: type[CarrierAdapter]) -> type[CarrierAdapter]:
+    """Class decorator: make an adapter available under its `kind`; a kind is registered once."""
+    if cls.kind in _registry and type(_registry[cls.kind]) is not cls:
+        raise ValueError(f"carrier kind {cls.kind!r} is already registered")
+    _registry[cls.kind] = cls()
+    return cls
+
+
+def adapter_for(kind: str) -> CarrierAdapter:
+    try:
+        return _registry[kind]
+    except KeyError:
+        raise LookupError(f"unknown carrier kind {kind!r}; known: {', '.join(kinds())}") from None
+
+
+def kinds() -> list[str]:
+    return sorted(_registry)
+
+
+def http_post(url: str, *, timeout: float, **kwargs: object) -> requests.Response:
+    """POST to a carrier; a timeout or connection failure is a retryable SendError."""
+    try:
+        return requests.post(url, timeout=timeout, **kwargs)  # type: ignore[arg-type]
+    except requests.Timeout as exc:
+        raise SendError(511, f"timeout: {exc.__class__.__name__}", retryable=True) from exc
+    except requests.RequestException as exc:
+        raise SendError(511, f"connection failed: {exc.__class__.__name__}", retryable=True) from exc
+
+
+def raise_for_send_status(response: requests.Response, rejections: dict[int, int] | None = None) -> None:
+    """Map a carrier's HTTP answer to the send outcome, the same way for every carrier.
+
+    429 and 5xx are retryable (then 511 once retries run out); any other 4xx is final, mapped through
+    `rejections` (HTTP status → our code) or 406 GenericRejected.
+    """
+    status = response.status_code
+    if status < 400:
+        return
+    detail = f"HTTP {status}: {response.text[:200]}"
+    if status == 429 or status >= 500:
+        raise SendError(511, detail, retryable=True)
+    raise SendError((rejections or {}).get(status, 406), detail)

@@ -1,0 +1,173 @@
+"""The `smsbot` command line (a Flask CLI group, the same as `flask --app wsgi`).
+
+Errors are one clear line on standard error and a non-zero exit (click's UsageError / ClickException).
+"""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from peewee import IntegrityError
+
+from bot import carriers, migrations, phones
+from bot.apikeys import ROLES, create_key
+from models import Account, Carrier, Keyword, LedgerEntry, VirtualNumber, db
+
+db_cli = AppGroup("db", help="Database schema.")
+carrier_cli = AppGroup("carrier", help="Carrier connections.")
+account_cli = AppGroup("account", help="Accounts.")
+number_cli = AppGroup("number", help="Virtual numbers.")
+keyword_cli = AppGroup("keyword", help="Custom keywords of a virtual number.")
+apikey_cli = AppGroup("apikey", help="API keys.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema (safe to run twice)."""
+    applied = migrations.upgrade()
+    click.echo(f"schema at version {migrations.MIGRATIONS[-1][0]}" + (f" (applied {applied})" if applied else ""))
+
+
+@carrier_cli.command("add")
+@click.argument("name")
+@click.option("--kind", required=True, help="generic, twilio, vonage or simulator")
+@click.option("--secret", default="", help="signing secret or auth token")
+@click.option("--username", default="", help="account id at the carrier (e.g. Twilio account SID)")
+@click.option("--url", default="", help="outbound base URL")
+def carrier_add(name: str, kind: str, secret: str, username: str, url: str) -> None:
+    """Add a carrier connection."""
+    if kind not in carriers.kinds():
+        raise click.BadParameter(f"unknown kind {kind!r}; known: {', '.join(carriers.kinds())}", param_hint="--kind")
+    with db.atomic():
+        if Carrier.get_or_none(Carrier.name == name):
+            raise click.ClickException(f"carrier {name!r} exists already")
+        Carrier.create(name=name, kind=kind, secret=secret, username=username, url=url)
+    click.echo(f"carrier {name} ({kind}) added; webhooks at /webhooks/{name}/inbound and /webhooks/{name}/status")
+
+
+@account_cli.command("create")
+@click.argument("name")
+@click.option("--billing", type=click.Choice(["balance", "invoice"]), default="balance")
+@click.option("--price", type=click.IntRange(min=0), default=0, help="price per segment, minor units")
+@click.option("--balance", type=click.IntRange(min=0), default=0, help="opening balance, minor units")
+def account_create(name: str, billing: str, price: int, balance: int) -> None:
+    """Create an account and an admin API key (printed alone on the last line)."""
+    with db.atomic():
+        if Account.get_or_none(Account.name == name):
+            raise click.ClickException(f"account {name!r} exists already")
+        account = Account.create(name=name, billing_mode=billing, price_per_segment=price, balance=balance)
+        if balance:
+            LedgerEntry.create(account=account, kind="topup", amount=balance)
+        _, secret = create_key(account, "admin", "created by the CLI")
+    click.echo(f"account {name} created ({billing}, price {price}, balance {balance}); admin API key:")
+    click.echo(secret)
+
+
+@number_cli.command("add")
+@click.argument("number")
+@click.option("--account", "account_name", required=True)
+@click.option("--carrier", "carrier_name", required=True)
+def number_add(number: str, account_name: str, carrier_name: str) -> None:
+    """Assign a virtual number to an account, served by a carrier."""
+    e164 = _e164(number)
+    account, carrier = _account(account_name), _carrier(carrier_name)
+    try:
+        with db.atomic():
+            VirtualNumber.create(number=e164, account=account, carrier=carrier)
+    except IntegrityError:
+        raise click.ClickException(f"number {e164} is assigned already") from None
+    click.echo(f"number {e164} added to {account.name} via {carrier.name}")
+
+
+@keyword_cli.command("add")
+@click.argument("number")
+@click.argument("word")
+@click.option("--action", type=click.Choice(["reply", "subscribe", "unsubscribe"]), default="reply")
+@click.option("--reply", "reply_text", default="", help="reply template: {first_name} {last_name} {phone} {args}")
+@click.option("--group", "group_name", default="", help="group for subscribe / unsubscribe")
+@click.option("--alias", "aliases", multiple=True, help="another word for the same command")
+def keyword_add(
+    number: str, word: str, action: str, reply_text: str, group_name: str, aliases: tuple[str, ...]
+) -> None:
+    """Add a custom keyword to a virtual number."""
+    from keywords import validate_custom_word
+
+    router = current_app.extensions["smsbot.router"]
+    virtual = VirtualNumber.get_or_none(VirtualNumber.number == _e164(number))
+    if virtual is None:
+        raise click.ClickException(f"no virtual number {number}")
+    try:
+        words = [validate_custom_word(router, w) for w in (word, *aliases)]
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if action in ("subscribe", "unsubscribe") and not group_name:
+        raise click.BadParameter(f"{action} needs a group", param_hint="--group")
+    taken = {w for k in Keyword.select().where(Keyword.number == virtual) for w in (k.word, *k.aliases)}
+    clash = [w for w in words if w in taken] or ([words[0]] if len(set(words)) != len(words) else [])
+    if clash:
+        raise click.ClickException(f"{clash[0].upper()} is already a keyword on {virtual.number}")
+    Keyword.create(
+        number=virtual, word=words[0], aliases=words[1:], action=action, reply=reply_text, group_name=group_name
+    )
+    click.echo(f"keyword {words[0].upper()} ({action}) added to {virtual.number}")
+
+
+@click.command("topup")
+@click.argument("account_name")
+@click.argument("amount", type=click.IntRange(min=1))
+def topup(account_name: str, amount: int) -> None:
+    """Top up an account's balance (minor units)."""
+    account = _account(account_name)
+    with db.atomic():
+        Account.update(balance=Account.balance + amount).where(Account.id == account.id).execute()
+        LedgerEntry.create(account=account, kind="topup", amount=amount)
+    click.echo(f"{account.name}: balance {Account.get_by_id(account.id).balance}")
+
+
+@apikey_cli.command("create")
+@click.argument("account_name")
+@click.option("--role", type=click.Choice(ROLES), default="admin")
+@click.option("--label", default="")
+def apikey_create(account_name: str, role: str, label: str) -> None:
+    """Create an API key (printed alone on the last line; it is not stored in clear)."""
+    _, secret = create_key(_account(account_name), role, label)
+    click.echo(f"{role} key for {account_name}:")
+    click.echo(secret)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="run until the queue is empty, then exit")
+def worker(burst: bool) -> None:
+    """Run an RQ worker with the scheduler (sends, retries, sweeps)."""
+    from bot.worker import run_worker
+
+    run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+
+
+def _e164(raw: str) -> str:
+    try:
+        return phones.to_e164(raw, current_app.config["DEFAULT_REGION"])
+    except phones.PhoneError as exc:
+        raise click.BadParameter(str(exc), param_hint="NUMBER") from None
+
+
+def _account(name: str) -> Account:
+    account = Account.get_or_none(Account.name == name)
+    if account is None:
+        raise click.ClickException(f"no account named {name!r}")
+    return account
+
+
+def _carrier(name: str) -> Carrier:
+    carrier = Carrier.get_or_none(Carrier.name == name)
+    if carrier is None:
+        raise click.ClickException(f"no carrier named {name!r}")
+    return carrier
+
+
+def init_app(app: Flask) -> None:
+    from bot.devserver import demo, run
+
+    for command in (db_cli, carrier_cli, account_cli, number_cli, keyword_cli, apikey_cli, topup, worker, run, demo):
+        app.cli.add_command(command)

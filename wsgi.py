@@ -1,0 +1,17 @@
+"""The WSGI app (`gunicorn wsgi:app`) and the `smsbot` command line (`flask --app wsgi` works too)."""
+
+from flask.cli import FlaskGroup, routes_command, shell_command
+
+from bot import create_app
+
+app = create_app()
+cli = FlaskGroup(
+    create_app=lambda: app,
+    add_default_commands=False,  # `smsbot run` is ours: web and worker together
+    help="smsbot: inbound SMS keyword bot and outbound pipeline.",
+)
+cli.add_command(shell_command)
+cli.add_command(routes_command)
+
+if __name__ == "__main__":
+    cli()
