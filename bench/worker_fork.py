@@ -13,9 +13,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rq import Queue, SimpleWorker, Worker  # noqa: E402
+from rq import Queue, SimpleWorker, Worker
 
-from bench.common import redis_connection  # noqa: E402
+from bench.common import redis_connection
 
 
 def drain(worker_class: type[Worker], connection, jobs: int) -> float:

@@ -8,9 +8,6 @@ from typing import Any
 
 from flask import Flask
 
-from bot import api, cli, config, db, errors, health
-from bot.phones import PhoneMaskingFilter
-
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -18,6 +15,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app: defaults, then the environment, then `test_config`; then every subsystem."""
     import keywords
     import webhooks
+    from bot import api, cli, config, db, errors, health
 
     instance = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "SMSBOT_INSTANCE_PATH", os.path.join(PROJECT_ROOT, "instance")
@@ -38,6 +36,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def configure_logging(app: Flask) -> None:
     """Log to stderr with phone numbers masked except their last four digits."""
+    from bot.phones import PhoneMaskingFilter
+
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(PhoneMaskingFilter())

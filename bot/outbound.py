@@ -26,6 +26,7 @@ from models import (
     LedgerEntry,
     MessageEvent,
     OutboundMessage,
+    VirtualNumber,
     db,
     utcnow,
 )
@@ -206,3 +207,27 @@ def refund(message: OutboundMessage) -> None:
         Account.update(balance=Account.balance + message.price).where(Account.id == message.account_id).execute()
     record(message, Status.REFUNDED, f"{message.price}")
 
+
+
+def cancel(message_id: int) -> bool:
+    """203 Canceled and a refund, allowed until the message is claimed for sending (then False)."""
+    with db.atomic():
+        message = OutboundMessage.get_by_id(message_id)
+        cancelable = (Status.ACCEPTED, Status.FUNDED, Status.QUEUED)
+        moved = (
+            OutboundMessage.update(status=Status.CANCELED, updated_at=utcnow())
+            .where((OutboundMessage.id == message_id) & OutboundMessage.status.in_(cancelable))
+            .execute()
+        )
+        if not moved:
+            return False
+        record(message, Status.CANCELED, "canceled by the business", source="api")
+        refund(message)
+    return True
+
+
+def route_for(account: Account, sender: str) -> Carrier | None:
+    """The carrier for a business send: the sender's own virtual number's, else the account's first number's."""
+    mine = VirtualNumber.select().where(VirtualNumber.account == account)
+    number = mine.where(VirtualNumber.number == sender.strip()).first() or mine.order_by(VirtualNumber.id).first()
+    return number.carrier if number else None

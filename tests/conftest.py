@@ -78,7 +78,7 @@ def app(schema: dict[str, Any]) -> Iterator[Flask]:
 def empty_tables() -> None:
     tables = [model._meta.table_name for model in reversed(ALL_MODELS)]
     if db.obj.__class__.__name__.startswith("Postgres"):
-        db.execute_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        db.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
     else:
         for table in tables:
             db.execute_sql(f'DELETE FROM "{table}"')
@@ -118,7 +118,7 @@ def run_worker(app: Flask) -> Callable[..., bool]:
 
 
 @pytest.fixture
-def make_account() -> Callable[..., Account]:
+def make_account(app: Flask) -> Callable[..., Account]:
     counter = iter(range(1, 10_000))
 
     def make(**fields: Any) -> Account:
@@ -129,7 +129,7 @@ def make_account() -> Callable[..., Account]:
 
 
 @pytest.fixture
-def make_carrier() -> Callable[..., Carrier]:
+def make_carrier(app: Flask) -> Callable[..., Carrier]:
     def make(kind: str = "generic", **fields: Any) -> Carrier:
         fields.setdefault("name", kind)
         fields.setdefault("secret", f"{kind}-secret")
@@ -139,7 +139,7 @@ def make_carrier() -> Callable[..., Carrier]:
 
 
 @pytest.fixture
-def make_number() -> Callable[..., VirtualNumber]:
+def make_number(app: Flask) -> Callable[..., VirtualNumber]:
     def make(account: Account, carrier: Carrier, number: str = "+46700000001", **fields: Any) -> VirtualNumber:
         return VirtualNumber.create(number=number, account=account, carrier=carrier, **fields)
 

@@ -6,11 +6,11 @@ import json
 
 import requests
 from pytest_httpserver import HTTPServer
+from bot.signing import sign
 from werkzeug import Request, Response
 
 from bot.statuses import Status
-from models import Contact, Group, InboundMessage, OutboundMessage
-from webhooks.generic import sign
+from models import Contact, Group, InboundMessage, MessageEvent, OutboundMessage
 
 
 def post_signed(base: str, carrier: str, action: str, payload: dict, secret: str) -> requests.Response:
@@ -59,9 +59,10 @@ def test_save_reply_reaches_carrier_and_report_moves_it_to_delivered(
     ]
     assert OutboundMessage.get_by_id(reply.id).status == Status.DELIVERED_TO_GATEWAY
 
-    report = post_signed(live_server, "acme-gw", "status", {"id": "up-1", "stat": "DELIVRD", "err": "000"}, carrier.secret)
+    delivery = {"id": "up-1", "stat": "DELIVRD", "err": "000"}
+    report = post_signed(live_server, "acme-gw", "status", delivery, carrier.secret)
     assert report.status_code == 200
     delivered = OutboundMessage.get_by_id(reply.id)
     assert delivered.status == Status.DELIVERED_TO_HANDSET
-    assert [e.code for e in delivered.events.order_by("id")] == [101, 103, 102, 110, 111, 201]
+    assert [e.code for e in delivered.events.order_by(MessageEvent.id)] == [101, 103, 102, 110, 111, 201]
     assert delivered.account.balance == 1000 - 35

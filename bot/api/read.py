@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from flask import Response, g, jsonify, request
-from peewee import fn
+from peewee import JOIN, fn
 
 from bot import statuses
 from bot.api import bp, requires
@@ -52,7 +52,7 @@ def list_groups() -> Response:
     size = fn.COUNT(GroupMember.id).alias("size")
     query = (
         Group.select(Group, size)
-        .join(GroupMember, join_type="LEFT OUTER")
+        .join(GroupMember, join_type=JOIN.LEFT_OUTER)
         .where(Group.account == g.account)
         .group_by(Group.id)
     )

@@ -1,0 +1,113 @@
+"""Phone numbers: E.164 normalisation with `phonenumbers`, sender kinds, and masking for logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+# Number types that cannot take an SMS: a send to them is 410 MissingSmsSubscription.
+NO_SMS_TYPES = frozenset(
+    {
+        PhoneNumberType.FIXED_LINE,
+        PhoneNumberType.TOLL_FREE,
+        PhoneNumberType.PREMIUM_RATE,
+        PhoneNumberType.SHARED_COST,
+        PhoneNumberType.UAN,
+        PhoneNumberType.VOICEMAIL,
+        PhoneNumberType.PAGER,
+    }
+)
+ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+NUMERIC_SENDER = re.compile(r"\+?[0-9]{1,15}")
+SHORT_CODE = re.compile(r"[0-9]{3,8}")
+EXTENSION = re.compile(r"(ext\.?|x|#)\s*\d+$", re.IGNORECASE)
+PHONE_IN_TEXT = re.compile(r"\+?\d[\d \-]{5,}\d")
+
+
+class PhoneError(ValueError):
+    """A number that cannot be used; `code` is the status it earns (409 invalid, 410 no SMS)."""
+
+    def __init__(self, message: str, code: int = 409) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def to_e164(raw: str, region: str = "SE") -> str:
+    """Normalise a phone number to E.164, or raise PhoneError(409).
+
+    `00` is read as the international prefix whatever the region; letters are refused rather than
+    read as a vanity number; extensions are refused (an SMS cannot reach one).
+    """
+    text = (raw or "").strip()
+    if EXTENSION.search(text):
+        raise PhoneError(f"{raw!r} has an extension")
+    if re.search(r"[A-Za-z]", text):
+        raise PhoneError(f"{raw!r} is not a phone number")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        raise PhoneError(f"{raw!r} is not a phone number") from exc
+    if number.extension:
+        raise PhoneError(f"{raw!r} has an extension")
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError(f"{raw!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_recipient(raw: str, region: str = "SE") -> str:
+    """E.164 of a recipient that can take an SMS; PhoneError 409 (invalid) or 410 (no SMS)."""
+    e164 = to_e164(raw, region)
+    if phonenumbers.number_type(phonenumbers.parse(e164)) in NO_SMS_TYPES:
+        raise PhoneError(f"{e164} cannot receive SMS (fixed line, toll free or premium)", code=410)
+    return e164
+
+
+def sender_kind(raw: str) -> str:
+    """How to treat a From: "alphanumeric" (has a letter), "shortcode" (3–8 digits), else "e164"."""
+    text = (raw or "").strip()
+    if re.search(r"[A-Za-z]", text):
+        return "alphanumeric"
+    if SHORT_CODE.fullmatch(text):
+        return "shortcode"
+    return "e164"
+
+
+def is_valid_sender(sender: str) -> bool:
+    """Alphanumeric 1–11 of A-Za-z0-9 and space with a letter, or numeric up to 15 digits."""
+    return bool(ALPHANUMERIC_SENDER.fullmatch(sender) or NUMERIC_SENDER.fullmatch(sender))
+
+
+def is_nanp(e164: str) -> bool:
+    return e164.startswith("+1")
+
+
+def mask(phone: str) -> str:
+    """Hide all but the last four digits: +46731234567 → +*******4567."""
+    digits = sum(ch.isdigit() for ch in phone)
+    hidden, out = digits - 4, []
+    for ch in phone:
+        if ch.isdigit() and hidden > 0:
+            out.append("*")
+            hidden -= 1
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def mask_in_text(text: str) -> str:
+    """Mask every run that looks like a phone number (seven or more digits) in free text."""
+    return PHONE_IN_TEXT.sub(lambda m: mask(m.group()) if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text)
+
+
+class PhoneMaskingFilter(logging.Filter):
+    """Rewrite log records so that no full phone number reaches a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_in_text(record.getMessage())
+        record.args = None
+        return True

@@ -1,0 +1,31 @@
+"""The keyword router and one module per keyword action, in SPEC §4's priority groups.
+
+Group 4 (an active conversation: flows and surveys) and the `forward` / `flow` actions come with the
+conversations issue; the router already runs groups in order, so they slot in as modules here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+
+from keywords import custom, fallback, help, optin, optout, save
+from keywords.registry import Router
+
+HANDLER_MODULES = (optout, optin, help, save, custom, fallback)
+CUSTOM_WORD = re.compile(r"[^\W_][\w'’-]*( [^\W_][\w'’-]*)*")
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["smsbot.router"] = Router(HANDLER_MODULES)
+
+
+def validate_custom_word(router: Router, word: str) -> str:
+    """A custom keyword or alias, case-folded; ValueError for a reserved or malformed word."""
+    folded = " ".join(word.casefold().split())
+    if not CUSTOM_WORD.fullmatch(folded):
+        raise ValueError(f"{word!r} is not a keyword: use letters and digits (words separated by one space)")
+    if folded in router.reserved_words or folded.split()[0] in router.reserved_words:
+        raise ValueError(f"{folded.upper()} is reserved (opt-out, opt-in, help and SAVE words)")
+    return folded

@@ -1,0 +1,86 @@
+"""The number's own keywords: a word or alias as the whole first word(s), then its action.
+
+Actions: `reply` answers a template with {first_name}, {last_name}, {phone} and {args}; `subscribe` and
+`unsubscribe` add the sender to, or remove it from, the keyword's group and then answer. A placeholder
+the template does not know is left as typed, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.contacts import add_to_group, contact_for, group_named, remove_from_group
+from bot.inbound import Conversation, Outcome
+from keywords.registry import CUSTOM, handles
+from keywords.text import Parsed
+from models import Contact, Keyword
+
+
+class KeepUnknown(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str, contact: Contact | None, phone: str, args: tuple[str, ...]) -> str:
+    values = KeepUnknown(
+        first_name=contact.first_name if contact else "",
+        last_name=contact.last_name if contact else "",
+        phone=phone,
+        args=" ".join(args),
+    )
+    try:
+        return template.format_map(values)
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return template  # a stray brace: send the template as written
+
+
+def keyword_for(conversation: Conversation, message: Parsed) -> tuple[Keyword, str] | None:
+    """The number's keyword whose word or alias starts the body (the longest phrase wins)."""
+    candidates = [
+        (keyword, phrase)
+        for keyword in Keyword.select().where(Keyword.number == conversation.number)
+        for phrase in (keyword.word, *keyword.aliases)
+        if message.starts_with(phrase)
+    ]
+    return max(candidates, key=lambda pair: len(pair[1].split()), default=None)
+
+
+def reply_action(conversation: Conversation, keyword: Keyword, message: Parsed, skip: int) -> str:
+    contact = Contact.get_or_none((Contact.account == conversation.account) & (Contact.phone == conversation.phone))
+    conversation.reply(render(keyword.reply, contact, conversation.phone, message.args[skip - 1:]))
+    return "replied"
+
+
+def subscribe_action(conversation: Conversation, keyword: Keyword, message: Parsed, skip: int) -> str:
+    contact = contact_for(conversation.account, conversation.phone)
+    group = group_named(conversation.account, keyword.group_name)
+    assert group is not None
+    added = add_to_group(contact, group)
+    conversation.reply(render(keyword.reply or f"You joined {group.name}.", contact, conversation.phone, ()))
+    return "subscribed" if added else "already subscribed"
+
+
+def unsubscribe_action(conversation: Conversation, keyword: Keyword, message: Parsed, skip: int) -> str:
+    contact = contact_for(conversation.account, conversation.phone)
+    group = group_named(conversation.account, keyword.group_name, create=False)
+    removed = group is not None and remove_from_group(contact, group)
+    reply = keyword.reply or f"You left {keyword.group_name}."
+    conversation.reply(render(reply, contact, conversation.phone, ()))
+    return "unsubscribed" if removed else "not subscribed"
+
+
+ACTIONS: dict[str, Callable[[Conversation, Keyword, Parsed, int], str]] = {
+    "reply": reply_action,
+    "subscribe": subscribe_action,
+    "unsubscribe": unsubscribe_action,
+}
+
+
+@handles(group=CUSTOM)
+def custom_keyword(conversation: Conversation, message: Parsed) -> Outcome | None:
+    found = keyword_for(conversation, message)
+    if found is None or found[0].action not in ACTIONS:
+        return None
+    keyword, phrase = found
+    outcome = ACTIONS[keyword.action](conversation, keyword, message, len(phrase.split()))
+    return Outcome(keyword=keyword.word.upper(), action=keyword.action, outcome=outcome)

@@ -1,0 +1,37 @@
+"""The last group: a near miss of a keyword answers "Did you mean JOIN?"; otherwise the number's default
+reply, or nothing. A near miss is judged on the first word of a short body only (three words at most),
+so that a sentence never gets a "did you mean"."""
+
+from __future__ import annotations
+
+import difflib
+
+from bot.inbound import Conversation, Outcome
+from keywords.registry import FALLBACK, handles
+from keywords.text import Parsed
+from models import Keyword
+
+NEAR_MISS_CUTOFF = 0.8
+NEAR_MISS_MAX_WORDS = 3
+ALWAYS_SUGGESTED = ("stop", "help")
+
+
+def suggestion(conversation: Conversation, message: Parsed) -> str | None:
+    if not message.keyword or len(message.words) > NEAR_MISS_MAX_WORDS:
+        return None
+    words = [k.word for k in Keyword.select(Keyword.word).where(Keyword.number == conversation.number)]
+    words += ["save"] if conversation.number.save_enabled else []
+    close = difflib.get_close_matches(message.keyword, [*words, *ALWAYS_SUGGESTED], n=1, cutoff=NEAR_MISS_CUTOFF)
+    return close[0] if close else None
+
+
+@handles(group=FALLBACK)
+def fallback(conversation: Conversation, message: Parsed) -> Outcome:
+    near = suggestion(conversation, message)
+    if near:
+        conversation.reply(f"Did you mean {near.upper()}?")
+        return Outcome(keyword=message.keyword.upper(), action="did-you-mean", outcome=near.upper())
+    if conversation.number.default_reply:
+        conversation.reply(conversation.number.default_reply)
+        return Outcome(keyword=message.keyword.upper(), action="default-reply", outcome="answered")
+    return Outcome(keyword=message.keyword.upper(), outcome="no action")

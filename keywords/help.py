@@ -1,0 +1,19 @@
+"""Help (reserved): HELP, INFO, HJÄLP answer with the number's help text, or a default that names the
+account and says how to stop."""
+
+from __future__ import annotations
+
+from bot.inbound import Conversation, Outcome
+from keywords.registry import HELP, handles
+from keywords.text import Parsed
+
+
+def default_help(conversation: Conversation) -> str:
+    save = " Text SAVE First Last Group to be saved as a contact." if conversation.number.save_enabled else ""
+    return f"{conversation.account.name}.{save} Reply STOP to opt out."
+
+
+@handles("help", "info", "hjälp", group=HELP)
+def help_text(conversation: Conversation, _message: Parsed) -> Outcome:
+    conversation.reply(conversation.number.help_text or default_help(conversation))
+    return Outcome(action="help", outcome="answered")

@@ -1,0 +1,128 @@
+"""generic: our own JSON format, for gateways that speak it (and for the simulator).
+
+Inbound, `POST /webhooks/<name>/inbound`, signed with X-Smsbot-Signature (bot/signing.py):
+    {"id": "gw-7f3a91", "from": "+46731234567", "to": "+46700000001", "text": "SAVE Anna Berg vip",
+     "received_at": "2026-11-24T21:04:11Z"}
+Delivery report, `POST /webhooks/<name>/status`, SMPP words or our own code:
+    {"id": "gw-out-5521", "stat": "DELIVRD", "err": "000"}
+    {"id": "gw-out-5521", "status": 201}
+Outbound, `POST <carrier url>`, signed the same way, with our message id as the idempotency key:
+    {"id": 42, "from": "+46700000001", "to": "+46731234567", "text": "Saved Anna Berg in vip.",
+     "encoding": "GSM-7", "validity_minutes": 4320, "status_url": "https://…/webhooks/<name>/status"}
+    answer: {"id": "gw-out-5521", "status": "accepted"}   ("queued" when the gateway holds it)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Request, current_app
+
+from bot import signing, statuses
+from bot.carriers import (
+    CarrierAdapter,
+    InboundSms,
+    SendError,
+    StatusReport,
+    Submission,
+    Submitted,
+    WebhookError,
+    http_post,
+    raise_for_send_status,
+    register,
+)
+from models import Carrier
+from webhooks.fields import json_object, optional_time, text
+
+log = logging.getLogger("smsbot.webhooks.generic")
+
+# SMPP delivery receipt `stat` words (sms-reference §4.5). ACCEPTD is "accepted by the operator" in practice.
+STATUS_MAP = {
+    "ENROUTE": statuses.Status.DELIVERED_TO_GSM,
+    "ACCEPTD": statuses.Status.DELIVERED_TO_CARRIER,
+    "DELIVRD": statuses.Status.DELIVERED_TO_HANDSET,
+    "EXPIRED": statuses.Status.EXPIRED,
+    "DELETED": statuses.Status.CANCELED,
+    "UNDELIV": statuses.Status.GENERIC_DELIVERY_FAILURE,
+    "REJECTD": statuses.Status.GENERIC_REJECTED,
+    "UNKNOWN": statuses.Status.UNKNOWN,
+}
+SUBMIT_STATUS_MAP = {"accepted": statuses.Status.DELIVERED_TO_GATEWAY, "queued": statuses.Status.QUEUED_AT_GATEWAY}
+
+
+def parse_generic_inbound(request: Request) -> InboundSms:
+    data = json_object(request)
+    return InboundSms(
+        message_id=text(data, "id"),
+        sender=text(data, "from"),
+        recipient=text(data, "to"),
+        text=text(data, "text", allow_empty=True),
+        received_at=optional_time(data, "received_at"),
+    )
+
+
+def parse_generic_report(request: Request) -> StatusReport:
+    data = json_object(request)
+    upstream_id = text(data, "id")
+    if "status" in data:
+        code = data["status"]
+        if not isinstance(code, int) or code not in statuses.Status._value2member_map_:
+            raise WebhookError(400, "status must be one of our status codes", "status")
+        return StatusReport(upstream_id, code, f"status {code}")
+    stat = text(data, "stat").upper()
+    err = str(data.get("err", ""))
+    code = STATUS_MAP.get(stat)
+    if code is None:
+        log.warning("unknown stat %r for %s: kept as 599", stat, upstream_id)
+        code = statuses.Status.UNKNOWN
+    return StatusReport(upstream_id, code, f"{stat} err:{err}" if err else stat)
+
+
+def verify_generic(carrier: Carrier, request: Request) -> None:
+    signing.verify(
+        carrier.secret,
+        request.get_data(),
+        request.headers.get(signing.HEADER),
+        current_app.config["SIGNATURE_TOLERANCE_SECONDS"],
+    )
+
+
+@register
+class Generic(CarrierAdapter):
+    kind = "generic"
+
+    def verify(self, carrier: Carrier, request: Request) -> None:
+        verify_generic(carrier, request)
+
+    def parse_inbound(self, carrier: Carrier, request: Request) -> InboundSms:
+        return parse_generic_inbound(request)
+
+    def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
+        return parse_generic_report(request)
+
+    def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
+        body = json.dumps(
+            {
+                "id": submission.message_id,
+                "from": submission.sender,
+                "to": submission.recipient,
+                "text": submission.text,
+                "encoding": submission.encoding,
+                "validity_minutes": submission.validity_minutes,
+                "status_url": submission.status_url,
+            }
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            signing.HEADER: signing.sign(carrier.secret, body),
+            "Idempotency-Key": str(submission.message_id),
+        }
+        response = http_post(carrier.url, data=body, headers=headers, timeout=current_app.config["SEND_TIMEOUT_SECONDS"])
+        raise_for_send_status(response)
+        try:
+            answer = response.json()
+            return Submitted(str(answer["id"]), SUBMIT_STATUS_MAP[answer.get("status", "accepted")])
+        except (ValueError, KeyError, TypeError) as exc:
+            # Accepted, but we cannot track it: a gateway error, not retried (a retry could send twice).
+            raise SendError(statuses.Status.GATEWAY_ERROR, f"unusable answer: {response.text[:200]}") from exc

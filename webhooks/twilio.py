@@ -1,0 +1,167 @@
+"""twilio: Programmable Messaging webhooks and the Messages API.
+
+Inbound SMS (form POST, X-Twilio-Signature):
+    ToCountry=SE&SmsMessageSid=SM5f1d…&NumMedia=0&From=%2B46731234567&To=%2B46700000001
+    &Body=SAVE+Anna+Berg+vip&MessageSid=SM5f1d…&AccountSid=AC12…&ApiVersion=2010-04-01
+    (with Advanced Opt-Out, STOP arrives with OptOutType=STOP and Twilio has already replied)
+Status callback (form POST):
+    MessageSid=SM9a0c…&MessageStatus=undelivered&ErrorCode=30003&To=%2B46731234567&From=%2B46700000001
+    &AccountSid=AC12…&ApiVersion=2010-04-01
+We answer inbound with empty TwiML. Outbound: POST <url>/2010-04-01/Accounts/<sid>/Messages.json with
+To, From, Body, StatusCallback and basic auth; the JSON `sid` is the upstream id.
+The signature is base64 HMAC-SHA1(auth token, public URL + each form name and value, names sorted),
+computed on PUBLIC_BASE_URL + the path as Twilio requested it (sms-reference §5.1).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import Request, Response, current_app
+
+from bot.carriers import (
+    CarrierAdapter,
+    InboundSms,
+    SendError,
+    StatusReport,
+    Submission,
+    Submitted,
+    WebhookError,
+    http_post,
+    raise_for_send_status,
+    register,
+)
+from bot.statuses import Status
+from models import Carrier
+from webhooks.fields import text
+
+log = logging.getLogger("smsbot.webhooks.twilio")
+HEADER = "X-Twilio-Signature"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+# MessageStatus without an error code (sms-reference §4.5).
+STATUS_MAP = {
+    "queued": Status.QUEUED_AT_GATEWAY,
+    "accepted": Status.QUEUED_AT_GATEWAY,
+    "scheduled": Status.QUEUED_AT_GATEWAY,
+    "sending": Status.DELIVERED_TO_GATEWAY,
+    "sent": Status.DELIVERED_TO_CARRIER,
+    "delivered": Status.DELIVERED_TO_HANDSET,
+    "read": Status.DELIVERED_TO_HANDSET,
+    "canceled": Status.CANCELED,
+    "failed": Status.DELIVERY_TO_CARRIER_FAILED,
+    "undelivered": Status.GENERIC_DELIVERY_FAILURE,
+}
+# ErrorCode on failed / undelivered.
+ERROR_MAP = {
+    "30001": Status.EXPIRED,
+    "30002": Status.GATEWAY_ERROR,
+    "30003": Status.SUBSCRIBER_UNREACHABLE,
+    "30004": Status.RECIPIENT_REJECTED,
+    "30005": Status.UNKNOWN_SUBSCRIBER,
+    "30006": Status.MISSING_SMS_SUBSCRIPTION,
+    "30007": Status.CONTENT_REJECTED,
+    "30008": Status.GENERIC_DELIVERY_FAILURE,
+    "30032": Status.GENERIC_REJECTED,
+    "30034": Status.GENERIC_REJECTED,
+    "30500": Status.GATEWAY_ERROR,
+}
+# Errors the Messages API answers at once, in its 4xx JSON `code`.
+API_ERROR_MAP = {
+    21610: Status.RECIPIENT_REJECTED,
+    21211: Status.INVALID_RECIPIENT,
+    21614: Status.MISSING_SMS_SUBSCRIPTION,
+    21635: Status.MISSING_SMS_SUBSCRIPTION,
+    21408: Status.GENERIC_REJECTED,
+}
+SUBMIT_STATUS_MAP = {"queued": Status.QUEUED_AT_GATEWAY, "accepted": Status.QUEUED_AT_GATEWAY,
+                     "scheduled": Status.QUEUED_AT_GATEWAY, "sending": Status.DELIVERED_TO_GATEWAY,
+                     "sent": Status.DELIVERED_TO_GATEWAY}
+
+
+def signature(auth_token: str, url: str, params: dict[str, list[str]]) -> str:
+    """Twilio's signature of a URL and its form parameters."""
+    payload = url + "".join(name + value for name in sorted(params) for value in sorted(params[name]))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL with and without its default port: Twilio is not consistent about it."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    with_port = parts._replace(netloc=f"{host}:{parts.port or default}")
+    without_port = parts._replace(netloc=host) if parts.port in (None, default) else parts
+    return list(dict.fromkeys([url, urlunsplit(with_port), urlunsplit(without_port)]))
+
+
+def public_url(request: Request) -> str:
+    query = request.query_string.decode()
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+@register
+class Twilio(CarrierAdapter):
+    kind = "twilio"
+
+    def verify(self, carrier: Carrier, request: Request) -> None:
+        given = request.headers.get(HEADER)
+        if not given:
+            raise WebhookError(401, f"missing {HEADER} header", HEADER)
+        params = request.form.to_dict(flat=False)
+        if not any(
+            hmac.compare_digest(signature(carrier.secret, url, params), given) for url in url_variants(public_url(request))
+        ):
+            raise WebhookError(403, "signature does not match", HEADER)
+
+    def parse_inbound(self, carrier: Carrier, request: Request) -> InboundSms:
+        form = request.form
+        return InboundSms(
+            message_id=text(form, "MessageSid"),
+            sender=text(form, "From"),
+            recipient=text(form, "To"),
+            text=text(form, "Body", allow_empty=True),
+            carrier_replied=bool(form.get("OptOutType")),
+        )
+
+    def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
+        form = request.form
+        sid, word, error = text(form, "MessageSid"), text(form, "MessageStatus").lower(), form.get("ErrorCode", "")
+        code = ERROR_MAP.get(error) if error and word in ("failed", "undelivered") else None
+        code = code or STATUS_MAP.get(word)
+        if code is None:
+            log.warning("unknown MessageStatus %r (ErrorCode %r) for %s: kept as 599", word, error, sid)
+            code = Status.UNKNOWN
+        return StatusReport(sid, code, f"{word} {error}".strip())
+
+    def inbound_response(self) -> Response:
+        return Response(EMPTY_TWIML, content_type="text/xml")
+
+    def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
+        url = f"{carrier.url.rstrip('/')}/2010-04-01/Accounts/{carrier.username}/Messages.json"
+        form = {"To": submission.recipient, "From": submission.sender, "Body": submission.text,
+                "StatusCallback": submission.status_url}
+        response = http_post(url, data=form, auth=(carrier.username, carrier.secret),
+                             timeout=current_app.config["SEND_TIMEOUT_SECONDS"])
+        if 400 <= response.status_code < 500 and response.status_code != 429:
+            api_code = _json(response).get("code")
+            if api_code in API_ERROR_MAP:
+                raise SendError(API_ERROR_MAP[api_code], f"Twilio {api_code}: {_json(response).get('message', '')}")
+        raise_for_send_status(response)
+        answer = _json(response)
+        if not answer.get("sid"):
+            raise SendError(Status.GATEWAY_ERROR, f"no sid in Twilio's answer: {response.text[:200]}")
+        return Submitted(answer["sid"], SUBMIT_STATUS_MAP.get(answer.get("status", ""), Status.QUEUED_AT_GATEWAY))
+
+
+def _json(response) -> dict:  # type: ignore[no-untyped-def]
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
