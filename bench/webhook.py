@@ -83,9 +83,22 @@ def main(total: int = 2000, workers: int = 8) -> None:
             env["REDIS_URL"] = "unix://" + embedded.socket_file
         prepare(env)
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{PORT}",
-             "--log-level", "warning", "bench.app:app"],
-            env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                "2",
+                "--threads",
+                "4",
+                "-b",
+                f"127.0.0.1:{PORT}",
+                "--log-level",
+                "warning",
+                "bench.app:app",
+            ],
+            env=env,
+            cwd=ROOT,
         )
         try:
             wait_until_up()

@@ -65,8 +65,8 @@ def run(host: str, port: int) -> None:
         f"\nsmsbot is running at {base} (health: {base}/healthz), with a worker (pid {worker.pid}).\n"
         "Text the demo number as a phone would (the simulator prints the reply it 'sends'):\n\n"
         f"  curl -s -X POST {base}/webhooks/{DEMO_CARRIER}/inbound -H 'Content-Type: application/json' \\\n"
-        f"    -d '{{\"id\": \"'$(date +%s%N)'\", \"from\": \"{DEMO_PHONE}\", \"to\": \"{DEMO_NUMBER}\", "
-        "\"text\": \"SAVE Anna Berg vip\"}'\n"
+        f'    -d \'{{"id": "\'$(date +%s%N)\'", "from": "{DEMO_PHONE}", "to": "{DEMO_NUMBER}", '
+        '"text": "SAVE Anna Berg vip"}\'\n'
     )
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -112,9 +112,7 @@ def sweep() -> dict[str, int]:
     config = current_app.config
     now = utcnow()
     settled = now - timedelta(seconds=config["OUTBOX_GRACE_SECONDS"])
-    waiting = (
-        OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) & (OutboundMessage.updated_at < settled)
-    ) | (
+    waiting = (OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) & (OutboundMessage.updated_at < settled)) | (
         (OutboundMessage.status == Status.SENDING)
         & (OutboundMessage.lease_until.is_null() | (OutboundMessage.lease_until < now))
     )

@@ -208,7 +208,6 @@ def refund(message: OutboundMessage) -> None:
     record(message, Status.REFUNDED, f"{message.price}")
 
 
-
 def cancel(message_id: int) -> bool:
     """203 Canceled and a refund, allowed until the message is claimed for sending (then False)."""
     with db.atomic():

@@ -14,8 +14,18 @@ from keywords.registry import OPT_OUT, handles
 from keywords.text import Parsed
 
 WORDS = (
-    "stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "opt out", "opt-out", "revoke",
-    "stopp", "avsluta",
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "optout",
+    "opt out",
+    "opt-out",
+    "revoke",
+    "stopp",
+    "avsluta",
 )
 CONFIRMATION = "You are unsubscribed from {account} and will get no more messages. Reply START to subscribe again."
 

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-QUOTES = "\"“”„«»"
+QUOTES = '"“”„«»'
 TOKEN = re.compile(rf"[{QUOTES}]([^{QUOTES}]*)[{QUOTES}]?|(\S+)")
 
 
@@ -51,6 +51,8 @@ def collapse(body: str) -> str:
 def parse(body: str) -> Parsed:
     cased = collapse(body)
     normalized = strip_punctuation(cased.casefold())
-    tokens = [m.group(1) if m.group(1) is not None else m.group(2) for m in TOKEN.finditer(strip_punctuation(cased, QUOTES))]
+    tokens = [
+        m.group(1) if m.group(1) is not None else m.group(2) for m in TOKEN.finditer(strip_punctuation(cased, QUOTES))
+    ]
     words = tuple(strip_punctuation(word) for word in normalized.split())
     return Parsed(normalized=normalized, words=tuple(w for w in words if w), args=tuple(t for t in tokens[1:] if t))

@@ -44,12 +44,20 @@ def test_contacts_and_groups_are_scoped_to_the_account(client, accounts):
     answer = client.get("/api/v1/contacts", headers=bearer(mine))
     assert answer.json == {
         "contacts": [
-            {"id": anna.id, "phone": "+46731234567", "first_name": "Anna", "last_name": "Berg",
-             "groups": ["VIP"], "fields": {}}
+            {
+                "id": anna.id,
+                "phone": "+46731234567",
+                "first_name": "Anna",
+                "last_name": "Berg",
+                "groups": ["VIP"],
+                "fields": {},
+            }
         ],
         "next": None,
     }
-    assert client.get("/api/v1/groups", headers=bearer(mine)).json["groups"] == [{"id": vip.id, "name": "VIP", "size": 1}]
+    assert client.get("/api/v1/groups", headers=bearer(mine)).json["groups"] == [
+        {"id": vip.id, "name": "VIP", "size": 1}
+    ]
     assert client.get("/api/v1/contacts?group=vip", headers=bearer(mine)).json["contacts"][0]["id"] == anna.id
     assert client.get("/api/v1/contacts?q=ann", headers=bearer(mine)).json["contacts"][0]["id"] == anna.id
     assert client.get("/api/v1/contacts?group=nope", headers=bearer(mine)).json["contacts"] == []
@@ -65,8 +73,9 @@ def test_blocklist_lists_phone_and_source(client, accounts):
 def test_messages_with_events_and_another_accounts_message_is_404(client, accounts):
     mine, theirs = accounts
     with db.atomic():
-        message = accept(Draft(account=mine, sender="Shop", recipient="+46731234567", body="Hi",
-                               carrier=mine.numbers.get().carrier))
+        message = accept(
+            Draft(account=mine, sender="Shop", recipient="+46731234567", body="Hi", carrier=mine.numbers.get().carrier)
+        )
     body = client.get(f"/api/v1/messages/{message.id}", headers=bearer(mine)).json
     assert body["status"] == 102
     assert (body["status_name"], body["status_group"], body["legacy_status"]) == ("Queued", "Info", "Sent")

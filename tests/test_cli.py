@@ -18,8 +18,20 @@ def test_operator_sets_up_an_account_end_to_end(runner):
     assert runner.invoke(args=["number", "add", "0700000001", "--account", "Acme", "--carrier", "gw"]).exit_code == 0
     assert VirtualNumber.get().number == "+46700000001"
     keyword = runner.invoke(
-        args=["keyword", "add", "+46700000001", "JOIN", "--action", "subscribe", "--group", "members",
-              "--reply", "Welcome {first_name}", "--alias", "gå med"]
+        args=[
+            "keyword",
+            "add",
+            "+46700000001",
+            "JOIN",
+            "--action",
+            "subscribe",
+            "--group",
+            "members",
+            "--reply",
+            "Welcome {first_name}",
+            "--alias",
+            "gå med",
+        ]
     )
     assert keyword.exit_code == 0, keyword.output
     row = Keyword.get()

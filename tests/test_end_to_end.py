@@ -6,9 +6,9 @@ import json
 
 import requests
 from pytest_httpserver import HTTPServer
-from bot.signing import sign
 from werkzeug import Request, Response
 
+from bot.signing import sign
 from bot.statuses import Status
 from models import Contact, Group, InboundMessage, MessageEvent, OutboundMessage
 

@@ -11,9 +11,9 @@ from redis import Redis
 from bot.jobs import sweep
 from bot.outbound import Draft, accept, advance
 from bot.redis_conn import get_redis
+from bot.signing import sign
 from bot.statuses import Status
 from models import InboundMessage, OutboundMessage, db, utcnow
-from bot.signing import sign
 
 MOBILE = "+46731234567"
 

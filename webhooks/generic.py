@@ -118,7 +118,9 @@ class Generic(CarrierAdapter):
             signing.HEADER: signing.sign(carrier.secret, body),
             "Idempotency-Key": str(submission.message_id),
         }
-        response = http_post(carrier.url, data=body, headers=headers, timeout=current_app.config["SEND_TIMEOUT_SECONDS"])
+        response = http_post(
+            carrier.url, data=body, headers=headers, timeout=current_app.config["SEND_TIMEOUT_SECONDS"]
+        )
         raise_for_send_status(response)
         try:
             answer = response.json()

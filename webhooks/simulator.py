@@ -66,11 +66,17 @@ class Simulator(CarrierAdapter):
     def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
         upstream_id = f"sim-{uuid.uuid4().hex[:12]}"
         redis = get_redis(current_app)
-        record = {"id": upstream_id, "message_id": submission.message_id, "from": submission.sender,
-                  "to": submission.recipient, "text": submission.text}
+        record = {
+            "id": upstream_id,
+            "message_id": submission.message_id,
+            "from": submission.sender,
+            "to": submission.recipient,
+            "text": submission.text,
+        }
         redis.rpush(outbox_key(carrier.name), json.dumps(record))
-        log.info("simulator %s sends %s to %s: %s", carrier.name, upstream_id, mask(submission.recipient),
-                 submission.text)
+        log.info(
+            "simulator %s sends %s to %s: %s", carrier.name, upstream_id, mask(submission.recipient), submission.text
+        )
         failure = redis.hget(failures_key(carrier.name), submission.recipient)
         trail = [*DELIVERY_TRAIL, int(failure) if failure else statuses.Status.DELIVERED_TO_HANDSET]
         get_queue().enqueue(report_back, submission.status_url, carrier.secret, upstream_id, trail, result_ttl=0)

@@ -78,9 +78,13 @@ API_ERROR_MAP = {
     21635: Status.MISSING_SMS_SUBSCRIPTION,
     21408: Status.GENERIC_REJECTED,
 }
-SUBMIT_STATUS_MAP = {"queued": Status.QUEUED_AT_GATEWAY, "accepted": Status.QUEUED_AT_GATEWAY,
-                     "scheduled": Status.QUEUED_AT_GATEWAY, "sending": Status.DELIVERED_TO_GATEWAY,
-                     "sent": Status.DELIVERED_TO_GATEWAY}
+SUBMIT_STATUS_MAP = {
+    "queued": Status.QUEUED_AT_GATEWAY,
+    "accepted": Status.QUEUED_AT_GATEWAY,
+    "scheduled": Status.QUEUED_AT_GATEWAY,
+    "sending": Status.DELIVERED_TO_GATEWAY,
+    "sent": Status.DELIVERED_TO_GATEWAY,
+}
 
 
 def signature(auth_token: str, url: str, params: dict[str, list[str]]) -> str:
@@ -115,7 +119,8 @@ class Twilio(CarrierAdapter):
             raise WebhookError(401, f"missing {HEADER} header", HEADER)
         params = request.form.to_dict(flat=False)
         if not any(
-            hmac.compare_digest(signature(carrier.secret, url, params), given) for url in url_variants(public_url(request))
+            hmac.compare_digest(signature(carrier.secret, url, params), given)
+            for url in url_variants(public_url(request))
         ):
             raise WebhookError(403, "signature does not match", HEADER)
 
@@ -144,10 +149,15 @@ class Twilio(CarrierAdapter):
 
     def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
         url = f"{carrier.url.rstrip('/')}/2010-04-01/Accounts/{carrier.username}/Messages.json"
-        form = {"To": submission.recipient, "From": submission.sender, "Body": submission.text,
-                "StatusCallback": submission.status_url}
-        response = http_post(url, data=form, auth=(carrier.username, carrier.secret),
-                             timeout=current_app.config["SEND_TIMEOUT_SECONDS"])
+        form = {
+            "To": submission.recipient,
+            "From": submission.sender,
+            "Body": submission.text,
+            "StatusCallback": submission.status_url,
+        }
+        response = http_post(
+            url, data=form, auth=(carrier.username, carrier.secret), timeout=current_app.config["SEND_TIMEOUT_SECONDS"]
+        )
         if 400 <= response.status_code < 500 and response.status_code != 429:
             api_code = _json(response).get("code")
             if api_code in API_ERROR_MAP:

@@ -79,7 +79,9 @@ THROTTLED = "1"  # submit status: sending faster than the account's rate
 def md5_signature(params: dict[str, str], secret: str) -> str:
     """Vonage's md5hash signature of every parameter except `sig`."""
     joined = "".join(
-        f"&{key}={str(value).replace('&', '_').replace('=', '_')}" for key, value in sorted(params.items()) if key != "sig"
+        f"&{key}={str(value).replace('&', '_').replace('=', '_')}"
+        for key, value in sorted(params.items())
+        if key != "sig"
     )
     return hashlib.md5((joined + secret).encode()).hexdigest()
 
@@ -158,8 +160,9 @@ class Vonage(CarrierAdapter):
             "client-ref": str(submission.message_id),
             "ttl": str(submission.validity_minutes * 60 * 1000),
         }
-        response = http_post(f"{carrier.url.rstrip('/')}/sms/json", data=form,
-                             timeout=current_app.config["SEND_TIMEOUT_SECONDS"])
+        response = http_post(
+            f"{carrier.url.rstrip('/')}/sms/json", data=form, timeout=current_app.config["SEND_TIMEOUT_SECONDS"]
+        )
         raise_for_send_status(response)
         try:
             first = response.json()["messages"][0]

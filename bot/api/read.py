@@ -32,8 +32,10 @@ def list_contacts() -> Response:
     if phone := request.args.get("phone"):
         query = query.where(Contact.phone == phone)
     if group_name := request.args.get("group"):
-        members = GroupMember.select(GroupMember.contact).join(Group).where(
-            (Group.account == g.account) & (Group.name_key == group_name.casefold())
+        members = (
+            GroupMember.select(GroupMember.contact)
+            .join(Group)
+            .where((Group.account == g.account) & (Group.name_key == group_name.casefold()))
         )
         query = query.where(Contact.id.in_(members))
     if text := request.args.get("q"):

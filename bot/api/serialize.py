@@ -14,9 +14,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def contact(row: Contact) -> dict[str, Any]:
-    groups = (
-        Group.select(Group.name).join(GroupMember).where(GroupMember.contact == row).order_by(Group.name_key)
-    )
+    groups = Group.select(Group.name).join(GroupMember).where(GroupMember.contact == row).order_by(Group.name_key)
     return {
         "id": row.id,
         "phone": row.phone,
