@@ -24,7 +24,7 @@ ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 NUMERIC_SENDER = re.compile(r"\+?[0-9]{1,15}")
 SHORT_CODE = re.compile(r"[0-9]{3,8}")
 EXTENSION = re.compile(r"(ext\.?|x|#)\s*\d+$", re.IGNORECASE)
-PHONE_IN_TEXT = re.compile(r"\+?\d[\d \-]{5,}\d")
+PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+?\d[\d \-]{5,}\d(?!\w)")
 
 
 class PhoneError(ValueError):

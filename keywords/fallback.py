@@ -11,9 +11,9 @@ from keywords.registry import FALLBACK, handles
 from keywords.text import Parsed
 from models import Keyword
 
-NEAR_MISS_CUTOFF = 0.8
+NEAR_MISS_CUTOFF = 0.75
 NEAR_MISS_MAX_WORDS = 3
-ALWAYS_SUGGESTED = ("stop", "help")
+ALWAYS_SUGGESTED = ("help",)  # never STOP: "shop" must not be told to opt out
 
 
 def suggestion(conversation: Conversation, message: Parsed) -> str | None:

@@ -41,7 +41,7 @@ def failures_key(carrier_name: str) -> str:
 
 def fail_recipient(carrier_name: str, phone: str, code: int) -> None:
     """Make the simulator end every message to `phone` with `code`."""
-    get_redis(current_app).hset(failures_key(carrier_name), phone, code)
+    get_redis(current_app).hset(failures_key(carrier_name), phone, int(code))
 
 
 def sent_messages(carrier_name: str) -> list[dict]:
