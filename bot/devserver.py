@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -68,6 +69,7 @@ def run(host: str, port: int) -> None:
         f'    -d \'{{"id": "\'$(date +%s%N)\'", "from": "{DEMO_PHONE}", "to": "{DEMO_NUMBER}", '
         '"text": "SAVE Anna Berg vip"}\'\n'
     )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that `finally` stops the worker and Redis
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:

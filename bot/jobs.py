@@ -112,14 +112,18 @@ def sweep() -> dict[str, int]:
     config = current_app.config
     now = utcnow()
     settled = now - timedelta(seconds=config["OUTBOX_GRACE_SECONDS"])
-    waiting = (OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) & (OutboundMessage.updated_at < settled)) | (
-        (OutboundMessage.status == Status.SENDING)
-        & (OutboundMessage.lease_until.is_null() | (OutboundMessage.lease_until < now))
-    )
+    # Queued, or between two tries of a send, with no live job: Redis lost it or was down.
+    orphaned = (
+        OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) & (OutboundMessage.updated_at < settled)
+    ) | ((OutboundMessage.status == Status.SENDING) & OutboundMessage.lease_until.is_null())
+    # Claimed, but the claim lapsed: the worker died mid-send (its job still says "started").
+    abandoned = (OutboundMessage.status == Status.SENDING) & (OutboundMessage.lease_until < now)
     requeued = 0
-    for message in OutboundMessage.select(OutboundMessage.id, OutboundMessage.send_at).where(waiting):
+    for message in OutboundMessage.select(OutboundMessage.id, OutboundMessage.send_at).where(orphaned):
         if not has_live_job(message.id) and enqueue_send(message.id, message.send_at):
             requeued += 1
+    for message in OutboundMessage.select(OutboundMessage.id).where(abandoned):
+        requeued += enqueue_send(message.id)
     overdue = now - timedelta(minutes=config["UNKNOWN_GRACE_MINUTES"])
     unknown = 0
     stale = OutboundMessage.select(OutboundMessage.id).where(

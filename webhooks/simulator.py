@@ -78,7 +78,7 @@ class Simulator(CarrierAdapter):
             "simulator %s sends %s to %s: %s", carrier.name, upstream_id, mask(submission.recipient), submission.text
         )
         failure = redis.hget(failures_key(carrier.name), submission.recipient)
-        trail = [*DELIVERY_TRAIL, int(failure) if failure else statuses.Status.DELIVERED_TO_HANDSET]
+        trail = [*map(int, DELIVERY_TRAIL), int(failure or statuses.Status.DELIVERED_TO_HANDSET)]
         get_queue().enqueue(report_back, submission.status_url, carrier.secret, upstream_id, trail, result_ttl=0)
         return Submitted(upstream_id, statuses.Status.DELIVERED_TO_GATEWAY)
 

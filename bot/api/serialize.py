@@ -10,7 +10,7 @@ from models import BlockEntry, Contact, Group, GroupMember, InboundMessage, Mess
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if value else None
+    return value.isoformat(timespec="milliseconds") + "Z" if value else None
 
 
 def contact(row: Contact) -> dict[str, Any]:
