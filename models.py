@@ -35,6 +35,7 @@ class BaseModel(Model):
     class Meta:
         database = db
         legacy_table_names = False
+        only_save_dirty = True  # save() writes the changed columns only
 
 
 class Account(BaseModel):

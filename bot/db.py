@@ -26,7 +26,12 @@ def make_database(url: str) -> Database:
             pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1, "synchronous": "normal"},
             lock_type="IMMEDIATE",
         )
-    return connect(url)
+    # Server databases get a connection pool: a new PostgreSQL connection per request costs more than
+    # the whole webhook's own work.
+    scheme, rest = url.split("://", 1)
+    if "+pool" not in scheme:
+        url = f"{scheme}+pool://{rest}"
+    return connect(url, max_connections=32, stale_timeout=300, timeout=10)
 
 
 def database_url(app: Flask) -> str:

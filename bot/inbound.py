@@ -123,7 +123,13 @@ def receive(carrier: Carrier, sms: InboundSms) -> InboundMessage | None:
 
 
 def route(message: InboundMessage, carrier_replied: bool) -> None:
-    number = VirtualNumber.get_or_none(VirtualNumber.number == message.recipient)
+    number = (
+        VirtualNumber.select(VirtualNumber, Account, Carrier)
+        .join_from(VirtualNumber, Account)
+        .join_from(VirtualNumber, Carrier)
+        .where(VirtualNumber.number == message.recipient)
+        .first()
+    )
     if number is None:
         message.outcome = "unrouted"
     elif phones.sender_kind(message.sender) != "e164":

@@ -113,9 +113,9 @@ def sweep() -> dict[str, int]:
     now = utcnow()
     settled = now - timedelta(seconds=config["OUTBOX_GRACE_SECONDS"])
     # Queued, or between two tries of a send, with no live job: Redis lost it or was down.
-    orphaned = (
-        OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) & (OutboundMessage.updated_at < settled)
-    ) | ((OutboundMessage.status == Status.SENDING) & OutboundMessage.lease_until.is_null())
+    orphaned = (OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) & (OutboundMessage.updated_at < settled)) | (
+        (OutboundMessage.status == Status.SENDING) & OutboundMessage.lease_until.is_null()
+    )
     # Claimed, but the claim lapsed: the worker died mid-send (its job still says "started").
     abandoned = (OutboundMessage.status == Status.SENDING) & (OutboundMessage.lease_until < now)
     requeued = 0

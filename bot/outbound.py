@@ -141,8 +141,7 @@ def is_blocked(account: Account, phone: str) -> bool:
 
 def fund(message: OutboundMessage) -> None:
     """SPEC §5 step 2: invoice accounts accrue a line; balance accounts are debited, never below zero."""
-    account_id, price = message.account_id, message.price
-    account = Account.get_by_id(account_id)
+    account, account_id, price = message.account, message.account_id, message.price
     if account.billing_mode == "invoice":
         LedgerEntry.create(account=account_id, kind="invoice", amount=price, message=message)
     else:

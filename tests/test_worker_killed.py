@@ -21,8 +21,9 @@ from models import MessageEvent, OutboundMessage, db
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_sigkill_mid_send_ends_sent_once(app, schema, httpserver: HTTPServer, run_worker, make_account, make_carrier,
-                                        make_number, tmp_path):
+def test_sigkill_mid_send_ends_sent_once(
+    app, schema, httpserver: HTTPServer, run_worker, make_account, make_carrier, make_number, tmp_path
+):
     account = make_account(balance=100, price_per_segment=10)
     carrier = make_carrier("generic", name="gw", url=httpserver.url_for("/sms"))
     make_number(account, carrier)
@@ -49,8 +50,13 @@ def test_sigkill_mid_send_ends_sent_once(app, schema, httpserver: HTTPServer, ru
         "SMSBOT_QUEUE_NAME": schema["QUEUE_NAME"],
         "SMSBOT_SEND_LEASE_SECONDS": "1",
     }
-    worker = subprocess.Popen([sys.executable, "-m", "wsgi", "worker"], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "wsgi", "worker"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert first_arrived.wait(timeout=30), "the worker never reached the carrier"
         os.kill(worker.pid, signal.SIGKILL)
