@@ -8,6 +8,7 @@ list, and the pipeline looks an adapter up by `Carrier.kind` without importing `
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,10 +130,20 @@ def kinds() -> list[str]:
     return sorted(_registry)
 
 
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    """One keep-alive HTTP session per worker thread: no new TCP connection per message."""
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session
+
+
 def http_post(url: str, *, timeout: float, **kwargs: object) -> requests.Response:
     """POST to a carrier; a timeout or connection failure is a retryable SendError."""
     try:
-        return requests.post(url, timeout=timeout, **kwargs)  # type: ignore[arg-type]
+        return session().post(url, timeout=timeout, **kwargs)  # type: ignore[arg-type]
     except requests.Timeout as exc:
         raise SendError(511, f"timeout: {exc.__class__.__name__}", retryable=True) from exc
     except requests.RequestException as exc:

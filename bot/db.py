@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 
 from flask import Flask
-from peewee import Database, SqliteDatabase
+from peewee import Database
+from playhouse.pool import PooledSqliteDatabase
 from playhouse.db_url import connect
 
 from models import db
 
 
 def make_database(url: str) -> Database:
-    """Return a peewee database for a URL; SQLite gets WAL and IMMEDIATE write transactions.
+    """Return a pooled peewee database for a URL; SQLite gets WAL and IMMEDIATE write transactions.
 
     IMMEDIATE matters: a DEFERRED transaction that reads and then writes fails at once with
     "database is locked" under contention instead of waiting out the busy timeout.
@@ -21,8 +22,11 @@ def make_database(url: str) -> Database:
         path = url.split("://", 1)[1][1:]  # sqlite:///relative.db, sqlite:////absolute.db
         if path not in ("", ":memory:"):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return SqliteDatabase(
+        return PooledSqliteDatabase(
             path or ":memory:",
+            max_connections=32,
+            stale_timeout=300,
+            timeout=10,
             pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1, "synchronous": "normal"},
             lock_type="IMMEDIATE",
         )

