@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rq import Queue, SimpleWorker  # noqa: E402
+from rq import Queue, SimpleWorker
 
-from bot.signing import sign  # noqa: E402
+from bot.signing import sign
 
 SECRET = "bench-secret"
 
@@ -31,7 +31,7 @@ SECRET = "bench-secret"
 class LoopbackCarrier(BaseHTTPRequestHandler):
     """A generic-format carrier: accepts every message, its upstream id derived from our id."""
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         body = json.dumps({"id": f"up-{payload['id']}", "status": "accepted"}).encode()
         self.send_response(200)

@@ -6,8 +6,8 @@ import os
 
 from flask import Flask
 from peewee import Database
-from playhouse.pool import PooledSqliteDatabase
 from playhouse.db_url import connect
+from playhouse.pool import PooledSqliteDatabase
 
 from models import db
 
@@ -29,6 +29,7 @@ def make_database(url: str) -> Database:
             timeout=10,
             pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1, "synchronous": "normal"},
             lock_type="IMMEDIATE",
+            check_same_thread=False,  # a pooled connection serves one thread at a time, not always the same one
         )
     # Server databases get a connection pool: a new PostgreSQL connection per request costs more than
     # the whole webhook's own work.
