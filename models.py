@@ -249,6 +249,37 @@ class LedgerEntry(BaseModel):
         indexes = ((("message", "kind"), True),)
 
 
+class UserToken(BaseModel):
+    """A one-time link for a user: an invite to set a password, or a password reset. Stored hashed."""
+
+    user = ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    purpose = CharField()  # invite | reset
+    token_hash = CharField(unique=True)
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Conversation(BaseModel):
+    """A multi-step conversation (flow or survey) of one phone with one virtual number.
+
+    `active_key` is "<number id>:<phone>" while the conversation runs and NULL once it ends, so the
+    unique index allows one active conversation per phone and number and any number of ended ones.
+    """
+
+    number = ForeignKeyField(VirtualNumber, backref="conversations", on_delete="CASCADE")
+    keyword = ForeignKeyField(Keyword, null=True, backref="conversations", on_delete="SET NULL")
+    phone = CharField()
+    active_key = CharField(null=True, unique=True)
+    step = CharField(default="")
+    answers = JSONField(default=dict)
+    retries = IntegerField(default=0)
+    started_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    ended_at = DateTimeField(null=True)
+    outcome = CharField(default="")  # completed | stopped | expired | replaced
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -271,4 +302,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     MessageEvent,
     PendingReport,
     LedgerEntry,
+    UserToken,
+    Conversation,
 ]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from peewee import Database
 
-from models import ALL_MODELS, SchemaVersion, db
+from models import ALL_MODELS, Conversation, SchemaVersion, UserToken, db
 
 Migration = Callable[[Database], None]
 
@@ -20,8 +20,13 @@ def initial_schema(database: Database) -> None:
     database.create_tables(ALL_MODELS, safe=True)
 
 
+def tokens_and_conversations(database: Database) -> None:
+    database.create_tables([UserToken, Conversation], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
+    (2, tokens_and_conversations),
 ]
 
 
