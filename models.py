@@ -199,6 +199,7 @@ class OutboundMessage(BaseModel):
     validity_minutes = IntegerField(default=72 * 60)
     expires_at = DateTimeField(null=True)
     lease_until = DateTimeField(null=True)  # a sending claim; NULL = free to (re)claim
+    batch = CharField(null=True)  # a group send's id: (batch, recipient) is unique, so a re-run fan-out skips
     attempts = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
@@ -207,6 +208,7 @@ class OutboundMessage(BaseModel):
         indexes = (
             (("carrier", "upstream_id"), True),
             (("recipient", "sender", "created_at"), False),
+            (("batch", "recipient"), True),
         )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import Database
+from peewee import CharField, Database
+from playhouse.migrate import SchemaMigrator, migrate
 
 from models import ALL_MODELS, Conversation, SchemaVersion, UserToken, db
 
@@ -24,9 +25,20 @@ def tokens_and_conversations(database: Database) -> None:
     database.create_tables([UserToken, Conversation], safe=True)
 
 
+def outbound_batches(database: Database) -> None:
+    if "batch" in {column.name for column in database.get_columns("outbound_message")}:
+        return
+    migrator = SchemaMigrator.from_database(database)
+    migrate(
+        migrator.add_column("outbound_message", "batch", CharField(null=True)),
+        migrator.add_index("outbound_message", ("batch", "recipient"), True),
+    )
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
+    (3, outbound_batches),
 ]
 
 

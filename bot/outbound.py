@@ -45,6 +45,7 @@ class Draft:
     send_at: datetime | None = None
     validity_minutes: int | None = None
     compliance: bool = False  # the one opt-out confirmation: it passes the block list
+    batch: str | None = None  # a group send's id
 
 
 class Rejected(Exception):
@@ -77,6 +78,7 @@ def accept(draft: Draft) -> OutboundMessage:
         send_at=draft.send_at,
         validity_minutes=validity,
         expires_at=(draft.send_at or utcnow()) + timedelta(minutes=validity),
+        batch=draft.batch,
     )
     record(message, Status.ACCEPTED)
     try:

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, g, request
+from flask import Blueprint, Flask, g, jsonify, request
 
 from bot.apikeys import authenticate, role_allows
 from bot.errors import ApiError
@@ -36,7 +36,15 @@ def requires(role: str) -> Callable[[F], F]:
     return decorate
 
 
+@bp.get("/openapi.json")
+def openapi_document() -> Any:
+    from bot.api.schema import openapi
+
+    return jsonify(openapi(request.url_root.rstrip("/") + bp.url_prefix))
+
+
 def init_app(app: Flask) -> None:
-    from bot.api import read  # noqa: F401  (registers the routes on bp)
+    # Importing the view modules declares their routes on bp.
+    from bot.api import access, account, blocklist, contacts, messages, numbers  # noqa: F401
 
     app.register_blueprint(bp)

@@ -5,8 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot import statuses
-from models import BlockEntry, Contact, Group, GroupMember, InboundMessage, MessageEvent, OutboundMessage
+from bot import segments, statuses
+from models import (
+    Account,
+    ApiKey,
+    BlockEntry,
+    Contact,
+    Group,
+    GroupMember,
+    InboundMessage,
+    Keyword,
+    MessageEvent,
+    OutboundMessage,
+    User,
+    VirtualNumber,
+)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -70,4 +83,64 @@ def message(row: OutboundMessage, events: list[MessageEvent] | None = None) -> d
         "events": [event(e) for e in events],
         "reply_to": row.reply_to_id,
         "created_at": iso(row.created_at),
+    }
+
+
+def account(row: Account) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "billing_mode": row.billing_mode,
+        "balance": row.balance,
+        "currency": row.currency,
+        "price_per_segment": row.price_per_segment,
+        "stop_service_enabled": row.stop_service_enabled,
+        "nanp_campaign": row.nanp_campaign,
+    }
+
+
+def user(row: User) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "email": row.email,
+        "role": row.role,
+        "active": row.active,
+        "password_set": bool(row.password_hash),
+    }
+
+
+def api_key(row: ApiKey, secret: str | None = None) -> dict[str, Any]:
+    shown = {
+        "id": row.id,
+        "label": row.label,
+        "role": row.role,
+        "created_at": iso(row.created_at),
+        "revoked_at": iso(row.revoked_at),
+    }
+    return {**shown, "key": secret} if secret else shown
+
+
+def number(row: VirtualNumber) -> dict[str, Any]:
+    return {
+        "number": row.number,
+        "carrier": row.carrier.name,
+        "save_enabled": row.save_enabled,
+        "stop_enabled": row.stop_enabled,
+        "help_text": row.help_text,
+        "default_reply": row.default_reply,
+        "email_copy": row.email_copy,
+        "forward_url": row.forward_url,
+    }
+
+
+def keyword(row: Keyword) -> dict[str, Any]:
+    counted = segments.count_segments(row.reply)
+    return {
+        "word": row.word,
+        "aliases": row.aliases,
+        "action": row.action,
+        "reply": row.reply,
+        "group": row.group_name,
+        "url": row.url,
+        "flow": row.flow,
+        "reply_segments": {"encoding": counted.encoding, "segments": counted.segments, "units": counted.units},
     }

@@ -1,0 +1,103 @@
+"""The account: settings, top-ups, the ledger and the monthly invoice summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import g
+from peewee import fn
+
+from bot.api import shapes
+from bot.api.paging import page
+from bot.api.schema import route
+from bot.api.serialize import account as account_json
+from bot.api.serialize import iso
+from bot.errors import ApiError
+from models import Account, LedgerEntry, OutboundMessage, db
+
+
+@route("GET", "/account", role="viewer", summary="The account", response=shapes.ACCOUNT)
+def get_account() -> dict:
+    return account_json(Account.get_by_id(g.account.id))
+
+
+@route(
+    "PATCH",
+    "/account",
+    role="admin",
+    summary="Change account settings",
+    body=shapes.ACCOUNT_PATCH,
+    response=shapes.ACCOUNT,
+)
+def patch_account(body: dict) -> dict:
+    if (
+        "name" in body
+        and Account.select().where((Account.name == body["name"]) & (Account.id != g.account.id)).exists()
+    ):
+        raise ApiError(409, "conflict", "another account has that name", "name")
+    if body:
+        Account.update(**body).where(Account.id == g.account.id).execute()
+    return account_json(Account.get_by_id(g.account.id))
+
+
+@route(
+    "POST",
+    "/account/topups",
+    role="admin",
+    summary="Top up the balance",
+    body=shapes.TOPUP,
+    response=shapes.BALANCE,
+    status=201,
+)
+def topup(body: dict) -> tuple[dict, int]:
+    with db.atomic():
+        Account.update(balance=Account.balance + body["amount"]).where(Account.id == g.account.id).execute()
+        LedgerEntry.create(account=g.account.id, kind="topup", amount=body["amount"])
+    return {"balance": Account.get_by_id(g.account.id).balance}, 201
+
+
+@route(
+    "GET",
+    "/account/ledger",
+    role="viewer",
+    summary="Debits, refunds, invoice lines and top-ups",
+    query=shapes.PAGING,
+    response=shapes.listing("ledger", shapes.LEDGER_ENTRY),
+)
+def ledger() -> dict:
+    rows, cursor = page(LedgerEntry.select().where(LedgerEntry.account == g.account.id), LedgerEntry.id)
+    entries = [{"kind": r.kind, "amount": r.amount, "message_id": r.message_id, "at": iso(r.at)} for r in rows]
+    return {"ledger": entries, "next": cursor}
+
+
+@route(
+    "GET",
+    "/account/invoices/<month>",
+    role="viewer",
+    summary="A month's post-invoiced traffic (yyyy-mm)",
+    response=shapes.INVOICE,
+)
+def invoice(month: str) -> dict:
+    try:
+        start = datetime.strptime(month, "%Y-%m")
+    except ValueError:
+        raise ApiError(422, "invalid", "month must be yyyy-mm", "month") from None
+    end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+    lines = LedgerEntry.select().where(
+        (LedgerEntry.account == g.account.id)
+        & (LedgerEntry.kind == "invoice")
+        & (LedgerEntry.at >= start)
+        & (LedgerEntry.at < end)
+    )
+    refunded = LedgerEntry.select(LedgerEntry.message).where(
+        (LedgerEntry.kind == "refund") & LedgerEntry.message.in_(lines.select(LedgerEntry.message))
+    )
+    billed = lines.where(LedgerEntry.message.not_in(refunded))
+    messages = OutboundMessage.select().where(OutboundMessage.id.in_(billed.select(LedgerEntry.message)))
+    return {
+        "month": month,
+        "messages": messages.count(),
+        "segments": int(messages.select(fn.COALESCE(fn.SUM(OutboundMessage.segments), 0)).scalar() or 0),
+        "amount": int(billed.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0)).scalar() or 0),
+        "currency": g.account.currency,
+    }

@@ -1,0 +1,61 @@
+"""The block list (shared by every service of the account) and the GDPR erase of one phone."""
+
+from __future__ import annotations
+
+from flask import g
+
+from bot import blocklist, privacy
+from bot.api import shapes
+from bot.api.contacts import e164
+from bot.api.paging import page
+from bot.api.schema import route
+from bot.api.serialize import block_entry
+from bot.errors import ApiError
+from models import BlockEntry
+
+
+@route(
+    "GET",
+    "/blocklist",
+    role="viewer",
+    summary="Blocked phones",
+    query=shapes.PAGING,
+    response=shapes.listing("blocklist", shapes.BLOCK_ENTRY),
+)
+def list_blocklist() -> dict:
+    rows, cursor = page(BlockEntry.select().where(BlockEntry.account == g.account.id), BlockEntry.id)
+    return {"blocklist": [block_entry(row) for row in rows], "next": cursor}
+
+
+@route(
+    "POST",
+    "/blocklist",
+    role="user",
+    summary="Block a phone",
+    body=shapes.BLOCK_IN,
+    response=shapes.BLOCK_ENTRY,
+    status=201,
+)
+def add_block(body: dict) -> tuple[dict, int]:
+    phone = e164(body["phone"])
+    blocklist.block(g.account, phone, "api")
+    entry = BlockEntry.get((BlockEntry.account == g.account.id) & (BlockEntry.phone == phone))
+    return block_entry(entry), 201
+
+
+@route("DELETE", "/blocklist/<e164_phone>", role="user", summary="Unblock a phone", status=204)
+def remove_block(e164_phone: str) -> tuple[str, int]:
+    if not blocklist.unblock(g.account, e164(e164_phone)):
+        raise ApiError(404, "not_found", f"{e164_phone} is not blocked")
+    return "", 204
+
+
+@route(
+    "DELETE",
+    "/privacy/<e164_phone>",
+    role="admin",
+    summary="Erase a phone's personal data (GDPR)",
+    response=shapes.ERASED,
+)
+def erase(e164_phone: str) -> dict:
+    return privacy.erase(g.account, e164(e164_phone, "e164_phone"))

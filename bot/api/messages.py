@@ -1,0 +1,141 @@
+"""Sending messages and following them: status, status group, legacy status and full history."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from flask import g, request
+
+from bot import statuses
+from bot.api import shapes
+from bot.api.paging import page
+from bot.api.schema import route
+from bot.api.serialize import inbound as inbound_json
+from bot.api.serialize import message as message_json
+from bot.contacts import group_named
+from bot.errors import ApiError
+from bot.outbound import cancel
+from bot.sending import Send, SendRefused, send_to_group, send_to_phones
+from models import InboundMessage, MessageEvent, OutboundMessage, VirtualNumber
+
+
+def moment(raw: str, field: str) -> datetime:
+    """An ISO-8601 time as naive UTC (a time without an offset is taken as UTC)."""
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, "invalid", f"{field} must be an ISO-8601 time", field) from None
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def with_history(rows: list[OutboundMessage]) -> list[dict]:
+    history: dict[int, list[MessageEvent]] = defaultdict(list)
+    events = MessageEvent.select().where(MessageEvent.message.in_([row.id for row in rows]))
+    for event in events.order_by(MessageEvent.at, MessageEvent.id):
+        history[event.message_id].append(event)
+    return [message_json(row, history[row.id]) for row in rows]
+
+
+def own_message(message_id: int) -> OutboundMessage:
+    row = OutboundMessage.get_or_none((OutboundMessage.id == message_id) & (OutboundMessage.account == g.account.id))
+    if row is None:
+        raise ApiError(404, "not_found", f"no message {message_id}")
+    return row
+
+
+@route(
+    "POST",
+    "/messages",
+    role="user",
+    summary="Send to one or more phones, or to a group",
+    body=shapes.SEND_IN,
+    response=shapes.SENT,
+    status=202,
+)
+def send(body: dict) -> tuple[dict, int]:
+    """Phones: every message is validated and funded before the answer (its status says how it went).
+    A group: the answer comes at once with the batch; the messages are created by a job."""
+    if ("to" in body) == ("group" in body):
+        raise ApiError(422, "invalid", "give either to (a phone or a list) or group", "to")
+    order = Send(
+        g.account,
+        body["from"],
+        body["text"],
+        moment(body["send_at"], "send_at") if "send_at" in body else None,
+        body.get("validity_minutes"),
+    )
+    try:
+        if "group" in body:
+            group = group_named(g.account, body["group"], create=False)
+            if group is None:
+                raise ApiError(404, "not_found", f"no group named {body['group']!r}", "group")
+            batch, size = send_to_group(order, group)
+            return {"messages": [], "batch": {"id": batch, "group": group.name, "recipients": size}}, 202
+        recipients = body["to"] if isinstance(body["to"], list) else [body["to"]]
+        return {"messages": with_history(send_to_phones(order, recipients))}, 202
+    except SendRefused as exc:
+        raise ApiError(422, "invalid", str(exc), exc.field) from None
+
+
+@route(
+    "GET",
+    "/messages",
+    role="viewer",
+    summary="Messages, newest first",
+    query={
+        **shapes.PAGING,
+        "to": {"type": "string"},
+        "status": {"type": "integer"},
+        "direction": {"type": "string", "enum": ["outbound"]},
+        "since": {"type": "string"},
+    },
+    response=shapes.listing("messages", shapes.MESSAGE),
+)
+def list_messages() -> dict:
+    query = OutboundMessage.select().where(OutboundMessage.account == g.account.id)
+    if to := request.args.get("to"):
+        query = query.where(OutboundMessage.recipient == to)
+    if (status := request.args.get("status")) is not None:
+        if not status.isdigit() or int(status) not in statuses.Status._value2member_map_:
+            raise ApiError(422, "invalid", "status must be a known status code", "status")
+        query = query.where(OutboundMessage.status == int(status))
+    if since := request.args.get("since"):
+        query = query.where(OutboundMessage.created_at >= moment(since, "since"))
+    rows, cursor = page(query, OutboundMessage.id)
+    return {"messages": with_history(rows), "next": cursor}
+
+
+@route(
+    "GET", "/messages/<int:message_id>", role="viewer", summary="A message with its history", response=shapes.MESSAGE
+)
+def get_message(message_id: int) -> dict:
+    return message_json(own_message(message_id))
+
+
+@route(
+    "POST",
+    "/messages/<int:message_id>/cancel",
+    role="user",
+    summary="Cancel a message not yet claimed for sending (then 409)",
+    response=shapes.MESSAGE,
+)
+def cancel_message(message_id: int) -> dict:
+    row = own_message(message_id)
+    if not cancel(row.id):
+        raise ApiError(409, "conflict", f"message {message_id} is already {statuses.name(row.status)}")
+    return message_json(own_message(message_id))
+
+
+@route(
+    "GET",
+    "/inbound",
+    role="viewer",
+    summary="Inbound messages to the account's numbers",
+    query=shapes.PAGING,
+    response=shapes.listing("inbound", shapes.INBOUND),
+)
+def list_inbound() -> dict:
+    numbers = VirtualNumber.select(VirtualNumber.id).where(VirtualNumber.account == g.account.id)
+    rows, cursor = page(InboundMessage.select().where(InboundMessage.number.in_(numbers)), InboundMessage.id)
+    return {"inbound": [inbound_json(row) for row in rows], "next": cursor}

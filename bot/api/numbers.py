@@ -1,0 +1,125 @@
+"""Virtual numbers and their custom keywords."""
+
+from __future__ import annotations
+
+from flask import g
+
+from bot.api import shapes
+from bot.api.paging import page
+from bot.api.schema import route
+from bot.api.serialize import keyword as keyword_json
+from bot.api.serialize import number as number_json
+from bot.errors import ApiError
+from bot.keyword_rules import KeywordError, clean
+from models import Carrier, Keyword, VirtualNumber, db
+
+
+def own_number(e164: str) -> VirtualNumber:
+    row = (
+        VirtualNumber.select(VirtualNumber, Carrier)
+        .join(Carrier)
+        .where((VirtualNumber.number == e164) & (VirtualNumber.account == g.account.id))
+        .first()
+    )
+    if row is None:
+        raise ApiError(404, "not_found", f"no virtual number {e164} on this account")
+    return row
+
+
+def own_keyword(number: VirtualNumber, word: str) -> Keyword:
+    row = Keyword.get_or_none((Keyword.number == number) & (Keyword.word == " ".join(word.casefold().split())))
+    if row is None:
+        raise ApiError(404, "not_found", f"no keyword {word.upper()} on {number.number}")
+    return row
+
+
+def write_keyword(number: VirtualNumber, data: dict, keyword: Keyword | None = None) -> Keyword:
+    try:
+        fields = clean(number, data, keyword)
+    except KeywordError as exc:
+        raise ApiError(exc.status, "invalid" if exc.status == 422 else "conflict", exc.message, exc.field) from None
+    with db.atomic():
+        if keyword is None:
+            return Keyword.create(number=number, **fields)
+        for name, value in fields.items():
+            setattr(keyword, name, value)
+        keyword.save()
+        return keyword
+
+
+@route(
+    "GET",
+    "/numbers",
+    role="viewer",
+    summary="The account's virtual numbers",
+    query=shapes.PAGING,
+    response=shapes.listing("numbers", shapes.NUMBER),
+)
+def list_numbers() -> dict:
+    query = VirtualNumber.select(VirtualNumber, Carrier).join(Carrier).where(VirtualNumber.account == g.account.id)
+    rows, cursor = page(query, VirtualNumber.id)
+    return {"numbers": [number_json(row) for row in rows], "next": cursor}
+
+
+@route(
+    "PATCH",
+    "/numbers/<e164>",
+    role="admin",
+    summary="Change a number's settings",
+    body=shapes.NUMBER_PATCH,
+    response=shapes.NUMBER,
+)
+def patch_number(e164: str, body: dict) -> dict:
+    row = own_number(e164)
+    url = body.get("forward_url")
+    if url and not url.startswith(("http://", "https://")):
+        raise ApiError(422, "invalid", "forward_url must be an http(s) URL", "forward_url")
+    for name, value in body.items():
+        setattr(row, name, value)
+    row.save()
+    return number_json(row)
+
+
+@route(
+    "GET",
+    "/numbers/<e164>/keywords",
+    role="viewer",
+    summary="A number's keywords",
+    response=shapes.listing("keywords", shapes.KEYWORD),
+)
+def list_keywords(e164: str) -> dict:
+    rows = Keyword.select().where(Keyword.number == own_number(e164)).order_by(Keyword.word)
+    return {"keywords": [keyword_json(row) for row in rows], "next": None}
+
+
+@route(
+    "POST",
+    "/numbers/<e164>/keywords",
+    role="admin",
+    summary="Add a keyword",
+    body=shapes.KEYWORD_IN,
+    response=shapes.KEYWORD,
+    status=201,
+)
+def create_keyword(e164: str, body: dict) -> tuple[dict, int]:
+    return keyword_json(write_keyword(own_number(e164), body)), 201
+
+
+@route(
+    "PATCH",
+    "/numbers/<e164>/keywords/<word>",
+    role="admin",
+    summary="Change a keyword",
+    body=shapes.KEYWORD_PATCH,
+    response=shapes.KEYWORD,
+)
+def patch_keyword(e164: str, word: str, body: dict) -> dict:
+    number = own_number(e164)
+    return keyword_json(write_keyword(number, body, own_keyword(number, word)))
+
+
+@route("DELETE", "/numbers/<e164>/keywords/<word>", role="admin", summary="Delete a keyword", status=204)
+def delete_keyword(e164: str, word: str) -> tuple[str, int]:
+    number = own_number(e164)
+    own_keyword(number, word).delete_instance()
+    return "", 204

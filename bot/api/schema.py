@@ -1,0 +1,205 @@
+"""Request validation and the OpenAPI description from one declaration per endpoint.
+
+`@route("POST", "/contacts", role="user", body=CONTACT_IN, response=CONTACT, status=201)` registers the
+view on the API blueprint, authenticates and authorises it, parses and validates the JSON body against
+the schema (a small JSON Schema subset: type, properties, required, additionalProperties, enum,
+minLength, maxLength, pattern, minimum, maximum, items, maxItems, nullable types) and hands the result to
+the view as `body`. `openapi()` builds the OpenAPI 3.1 document from the same declarations, so the
+description cannot drift from what is enforced.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import request
+
+from bot.api import bp, requires
+from bot.errors import ApiError
+
+Schema = dict[str, Any]
+JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+@dataclass
+class Endpoint:
+    method: str
+    rule: str
+    role: str | None
+    summary: str
+    body: Schema | None
+    query: dict[str, Schema]
+    response: Schema | None
+    status: int
+    content_type: str = "application/json"
+    tags: list[str] = field(default_factory=list)
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def check(schema: Schema, value: Any, where: str) -> None:
+    """Raise ApiError(422) naming the first field of `value` that breaks `schema`."""
+    types = schema.get("type")
+    if types is not None:
+        allowed = [types] if isinstance(types, str) else types
+        ok = any(
+            isinstance(value, JSON_TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool))
+            for t in allowed
+        )
+        if not ok:
+            raise ApiError(422, "invalid", f"{where or 'body'} must be {' or '.join(allowed)}", where or None)
+    if value is None:
+        return
+    if "enum" in schema and value not in schema["enum"]:
+        raise ApiError(422, "invalid", f"{where} must be one of {', '.join(map(str, schema['enum']))}", where)
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            raise ApiError(422, "invalid", f"{where} is too short", where)
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise ApiError(422, "invalid", f"{where} is longer than {schema['maxLength']} characters", where)
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            raise ApiError(422, "invalid", f"{where} has the wrong format", where)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            raise ApiError(422, "invalid", f"{where} must be at least {schema['minimum']}", where)
+        if "maximum" in schema and value > schema["maximum"]:
+            raise ApiError(422, "invalid", f"{where} must be at most {schema['maximum']}", where)
+    if isinstance(value, list):
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise ApiError(422, "invalid", f"{where} has more than {schema['maxItems']} items", where)
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            raise ApiError(422, "invalid", f"{where} needs at least {schema['minItems']} items", where)
+        for index, item in enumerate(value):
+            check(schema.get("items", {}), item, f"{where}[{index}]")
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for name in schema.get("required", []):
+            if name not in value:
+                raise ApiError(422, "required", f"{name} is required", name)
+        for name, item in value.items():
+            if name in properties:
+                check(properties[name], item, f"{where}.{name}" if where else name)
+            elif schema.get("additionalProperties") is False:
+                raise ApiError(422, "unknown_field", f"{name} is not a known field", name)
+            elif isinstance(schema.get("additionalProperties"), dict):
+                check(schema["additionalProperties"], item, f"{where}.{name}" if where else name)
+
+
+def route(
+    method: str,
+    rule: str,
+    *,
+    role: str | None,
+    summary: str,
+    body: Schema | None = None,
+    query: dict[str, Schema] | None = None,
+    response: Schema | None = None,
+    status: int = 200,
+    content_type: str = "application/json",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare, guard and validate one API endpoint (see the module docstring)."""
+    endpoint = Endpoint(method, rule, role, summary, body, query or {}, response, status, content_type)
+    ENDPOINTS.append(endpoint)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def handle(*args: Any, **kwargs: Any) -> Any:
+            for name, schema in endpoint.query.items():
+                if name in request.args:
+                    check({k: v for k, v in schema.items() if k != "type"}, request.args[name], name)
+            if endpoint.body is not None:
+                data = request.get_json(silent=True)
+                if data is None:
+                    raise ApiError(400, "bad_request", "the body must be JSON")
+                check(endpoint.body, data, "")
+                kwargs["body"] = data
+            return view(*args, **kwargs)
+
+        guarded = requires(role)(handle) if role else handle
+        bp.add_url_rule(rule, view.__name__, guarded, methods=[method])
+        return guarded
+
+    return decorate
+
+
+def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    parameters = []
+    for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", rule):
+        kind = {"type": "integer"} if converter == "int" else {"type": "string"}
+        parameters.append({"name": name, "in": "path", "required": True, "schema": kind})
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule), parameters
+
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+def openapi(server_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every declared endpoint."""
+    paths: dict[str, Any] = {}
+    for endpoint in ENDPOINTS:
+        path, parameters = openapi_path(endpoint.rule)
+        parameters += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in endpoint.query.items()]
+        errors = {
+            str(code): {"description": text, "content": {"application/json": {"schema": ERROR}}}
+            for code, text in [
+                (400, "bad request"),
+                (401, "no valid API key"),
+                (403, "role too low"),
+                (404, "not found"),
+                (409, "conflict"),
+                (413, "body too large"),
+                (422, "invalid field"),
+            ]
+        }
+        content = (
+            {endpoint.content_type: {"schema": endpoint.response}}
+            if endpoint.response is not None
+            else {endpoint.content_type: {"schema": {"type": "string"}}}
+        )
+        operation: dict[str, Any] = {
+            "operationId": f"{endpoint.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
+            "summary": endpoint.summary,
+            "description": f"Needs the `{endpoint.role}` role." if endpoint.role else "Public.",
+            "parameters": parameters,
+            "responses": {str(endpoint.status): {"description": "success", "content": content}, **errors},
+            "security": [{"apiKey": []}] if endpoint.role else [],
+        }
+        if endpoint.status == 204:
+            operation["responses"]["204"] = {"description": "done"}
+        if endpoint.body is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": endpoint.body}}}
+        paths.setdefault(path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "smsbot business API", "version": "1"},
+        "servers": [{"url": server_url}],
+        "components": {"securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
+        "paths": paths,
+    }

@@ -1,0 +1,112 @@
+"""What makes a custom keyword valid: one set of rules for the API and the CLI.
+
+A word or alias is case-folded; a reserved word (opt-out, opt-in, help, SAVE) is refused (422); a word
+or alias another keyword of the number already answers to is a conflict (409); a reply template may only
+use {first_name}, {last_name}, {phone} and {args}; subscribe/unsubscribe need a group, forward a URL and
+flow a flow definition.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from models import Keyword, VirtualNumber
+
+PLACEHOLDERS = frozenset({"first_name", "last_name", "phone", "args"})
+ACTIONS = ("reply", "subscribe", "unsubscribe", "forward", "flow")
+
+
+@dataclass
+class KeywordError(ValueError):
+    status: int
+    message: str
+    field: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def clean_word(word: str, field: str = "word") -> str:
+    from keywords import validate_custom_word  # the router knows the reserved words
+
+    try:
+        return validate_custom_word(current_app.extensions["smsbot.router"], word)
+    except ValueError as exc:
+        raise KeywordError(422, str(exc), field) from None
+
+
+def check_template(template: str) -> None:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise KeywordError(422, f"the reply template is malformed: {exc}", "reply") from None
+    unknown = sorted(names - PLACEHOLDERS)
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
+        raise KeywordError(422, f"unknown placeholder {{{unknown[0]}}}; use {allowed}", "reply")
+
+
+def words_taken(number: VirtualNumber, except_keyword: Keyword | None = None) -> set[str]:
+    others = Keyword.select().where(Keyword.number == number)
+    if except_keyword is not None:
+        others = others.where(Keyword.id != except_keyword.id)
+    return {word for keyword in others for word in (keyword.word, *keyword.aliases)}
+
+
+def clean(number: VirtualNumber, data: dict[str, Any], keyword: Keyword | None = None) -> dict[str, Any]:
+    """Validate a new keyword (or changes to `keyword`); return the model fields to write."""
+    merged = {
+        "word": keyword.word if keyword else data.get("word", ""),
+        "aliases": keyword.aliases if keyword else [],
+        "action": keyword.action if keyword else "reply",
+        "reply": keyword.reply if keyword else "",
+        "group": keyword.group_name if keyword else "",
+        "url": keyword.url if keyword else "",
+        "flow": keyword.flow if keyword else {},
+        **data,
+    }
+    if merged["action"] not in ACTIONS:
+        raise KeywordError(422, f"action must be one of {', '.join(ACTIONS)}", "action")
+    word = clean_word(merged["word"])
+    aliases = [clean_word(alias, "aliases") for alias in merged["aliases"]]
+    check_unique(number, [word, *aliases], keyword)
+    check_template(merged["reply"])
+    if merged["action"] in ("subscribe", "unsubscribe") and not merged["group"].strip():
+        raise KeywordError(422, f"{merged['action']} needs a group", "group")
+    if merged["action"] == "forward" and not merged["url"].startswith(("http://", "https://")):
+        raise KeywordError(422, "forward needs an http(s) url", "url")
+    if merged["action"] == "flow":
+        merged["flow"] = checked_flow(merged["flow"])
+    return {
+        "word": word,
+        "aliases": aliases,
+        "action": merged["action"],
+        "reply": merged["reply"],
+        "group_name": merged["group"].strip(),
+        "url": merged["url"],
+        "flow": merged["flow"],
+    }
+
+
+def check_unique(number: VirtualNumber, words: Iterable[str], keyword: Keyword | None) -> None:
+    words = list(words)
+    if len(set(words)) != len(words):
+        raise KeywordError(409, "a word is given twice", "aliases")
+    taken = words_taken(number, keyword)
+    clash = next((w for w in words if w in taken), None)
+    if clash:
+        raise KeywordError(409, f"{clash.upper()} is already a keyword on {number.number}", "word")
+
+
+def checked_flow(flow: Any) -> dict[str, Any]:
+    from bot import flows  # written with the conversations feature
+
+    try:
+        return flows.validate_flow(flow)
+    except ValueError as exc:
+        raise KeywordError(422, f"flow: {exc}", "flow") from None
