@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 E164 = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$"}
-PHONE_IN = {"type": "string", "minLength": 3, "maxLength": 32}
+PHONE_IN = {"type": "string", "minLength": 1, "maxLength": 32}
 NAME = {"type": "string", "maxLength": 100}
 TIME = {"type": ["string", "null"]}
 CURSOR = {"type": ["string", "null"]}
