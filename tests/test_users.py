@@ -26,7 +26,7 @@ def token_in(mail) -> str:
 
 
 def test_invite_email_and_one_time_password_link(client, admin, smtp_server, run_worker):
-    account, headers = admin
+    _account, headers = admin
     created = client.post("/api/v1/users", json={"email": "Eva@Example.com", "role": "user"}, headers=headers)
     assert created.status_code == 201
     assert created.json == {
@@ -54,7 +54,7 @@ def test_invite_email_and_one_time_password_link(client, admin, smtp_server, run
 
 
 def test_the_emailed_link_opens_a_password_form(client, admin, smtp_server, run_worker):
-    account, headers = admin
+    _account, headers = admin
     client.post("/api/v1/users", json={"email": "eva@example.com", "role": "user"}, headers=headers)
     run_worker()
     path = f"/password/{token_in(smtp_server[0])}"
@@ -66,7 +66,7 @@ def test_the_emailed_link_opens_a_password_form(client, admin, smtp_server, run_
 
 
 def test_reset_by_email_without_telling_who_has_an_account(client, admin, smtp_server, run_worker):
-    account, headers = admin
+    account, _headers = admin
     User.create(account=account, email="eva@example.com", role="viewer")
     for email in ("eva@example.com", "nobody@example.com"):
         answer = client.post("/api/v1/auth/reset", json={"email": email})
@@ -83,7 +83,7 @@ def test_reset_by_email_without_telling_who_has_an_account(client, admin, smtp_s
 
 
 def test_users_are_managed_by_admins_of_the_same_account(client, admin, make_account, smtp_server):
-    account, headers = admin
+    _account, headers = admin
     user_id = client.post("/api/v1/users", json={"email": "bo@example.com", "role": "viewer"}, headers=headers).json[
         "id"
     ]
@@ -105,7 +105,7 @@ def test_users_are_managed_by_admins_of_the_same_account(client, admin, make_acc
 
 
 def test_api_keys_are_shown_once_and_revocable(client, admin):
-    account, headers = admin
+    _account, headers = admin
     created = client.post("/api/v1/apikeys", json={"label": "shop site", "role": "user"}, headers=headers)
     secret = created.json["key"]
     assert created.status_code == 201 and secret.startswith("smsbot_")
