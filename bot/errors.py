@@ -24,4 +24,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        response, status = error_response(exc.code or 500, code, exc.description or exc.name)
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":  # keeps Allow on a 405
+                response.headers[name] = value
+        return response, status

@@ -22,6 +22,8 @@ from bot.api import bp, requires
 from bot.errors import ApiError
 
 Schema = dict[str, Any]
+MAX_ID = 2**63 - 1  # the largest id a database column holds
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
@@ -72,6 +74,8 @@ def check(schema: Schema, value: Any, where: str) -> None:
             raise ApiError(422, "invalid", f"{where} is longer than {schema['maxLength']} characters", where)
         if "pattern" in schema and not re.search(schema["pattern"], value):
             raise ApiError(422, "invalid", f"{where} has the wrong format", where)
+        if schema.get("format") == "email" and not EMAIL.fullmatch(value):
+            raise ApiError(422, "invalid", f"{where} must be an e-mail address", where)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise ApiError(422, "invalid", f"{where} must be at least {schema['minimum']}", where)
@@ -98,6 +102,27 @@ def check(schema: Schema, value: Any, where: str) -> None:
                 check(schema["additionalProperties"], item, f"{where}.{name}" if where else name)
 
 
+def integral(value: Any) -> Any:
+    """JSON numbers like 5.0 are integers to JSON Schema; make them Python ints, everywhere in a body."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_ID:
+        return int(value)
+    if isinstance(value, list):
+        return [integral(item) for item in value]
+    if isinstance(value, dict):
+        return {key: integral(item) for key, item in value.items()}
+    return value
+
+
+def query_value(schema: Schema, raw: str, name: str) -> Any:
+    """A query string value in the type its schema declares."""
+    if schema.get("type") == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(422, "invalid", f"{name} must be an integer", name) from None
+    return raw
+
+
 def route(
     method: str,
     rule: str,
@@ -117,13 +142,19 @@ def route(
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def handle(*args: Any, **kwargs: Any) -> Any:
+            if any(isinstance(value, int) and value > MAX_ID for value in kwargs.values()):
+                raise ApiError(404, "not_found", "no such object")
+            unknown = next((name for name in request.args if name not in endpoint.query), None)
+            if unknown is not None:
+                raise ApiError(422, "unknown_field", f"{unknown} is not a known query parameter", unknown)
             for name, schema in endpoint.query.items():
                 if name in request.args:
-                    check({k: v for k, v in schema.items() if k != "type"}, request.args[name], name)
+                    check(schema, query_value(schema, request.args[name], name), name)
             if endpoint.body is not None:
                 data = request.get_json(silent=True)
                 if data is None:
                     raise ApiError(400, "bad_request", "the body must be JSON")
+                data = integral(data)
                 check(endpoint.body, data, "")
                 kwargs["body"] = data
             return view(*args, **kwargs)
@@ -138,7 +169,7 @@ def route(
 def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     parameters = []
     for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", rule):
-        kind = {"type": "integer"} if converter == "int" else {"type": "string"}
+        kind = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if converter == "int" else {"type": "string"}
         parameters.append({"name": name, "in": "path", "required": True, "schema": kind})
     return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule), parameters
 

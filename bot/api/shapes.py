@@ -10,7 +10,10 @@ NAME = {"type": "string", "maxLength": 100}
 TIME = {"type": ["string", "null"]}
 CURSOR = {"type": ["string", "null"]}
 ROLE = {"type": "string", "enum": ["viewer", "user", "admin"]}
-PAGING = {"limit": {"type": "integer", "minimum": 1, "maximum": 500}, "cursor": {"type": "integer"}}
+PAGING = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+    "cursor": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+}
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None, *, closed: bool = True) -> dict[str, Any]:
@@ -80,7 +83,7 @@ USER = obj(
     ["id", "email", "role", "active", "password_set"],
 )
 USER_IN = obj(
-    {"email": {"type": "string", "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "maxLength": 254}, "role": ROLE},
+    {"email": {"type": "string", "format": "email", "maxLength": 254}, "role": ROLE},
     ["email", "role"],
 )
 USER_PATCH = obj({"role": ROLE, "active": {"type": "boolean"}})
