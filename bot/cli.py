@@ -5,6 +5,8 @@ Errors are one clear line on standard error and a non-zero exit (click's UsageEr
 
 from __future__ import annotations
 
+import json
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -12,6 +14,7 @@ from peewee import IntegrityError
 
 from bot import carriers, migrations, phones
 from bot.apikeys import ROLES, create_key
+from bot.keyword_rules import ACTIONS, KeywordError, clean
 from models import Account, Carrier, Keyword, LedgerEntry, VirtualNumber, db
 
 db_cli = AppGroup("db", help="Database schema.")
@@ -83,34 +86,35 @@ def number_add(number: str, account_name: str, carrier_name: str) -> None:
 @keyword_cli.command("add")
 @click.argument("number")
 @click.argument("word")
-@click.option("--action", type=click.Choice(["reply", "subscribe", "unsubscribe"]), default="reply")
+@click.option("--action", type=click.Choice(ACTIONS), default="reply")
 @click.option("--reply", "reply_text", default="", help="reply template: {first_name} {last_name} {phone} {args}")
 @click.option("--group", "group_name", default="", help="group for subscribe / unsubscribe")
+@click.option("--url", default="", help="business URL for forward")
+@click.option("--flow", "flow_file", type=click.File(), help="JSON file with the flow definition")
 @click.option("--alias", "aliases", multiple=True, help="another word for the same command")
 def keyword_add(
-    number: str, word: str, action: str, reply_text: str, group_name: str, aliases: tuple[str, ...]
+    number: str, word: str, action: str, reply_text: str, group_name: str, url: str, flow_file, aliases: tuple[str, ...]
 ) -> None:
-    """Add a custom keyword to a virtual number."""
-    from keywords import validate_custom_word
-
-    router = current_app.extensions["smsbot.router"]
+    """Add a custom keyword to a virtual number (the same rules as the API)."""
     virtual = VirtualNumber.get_or_none(VirtualNumber.number == _e164(number))
     if virtual is None:
         raise click.ClickException(f"no virtual number {number}")
+    data = {
+        "word": word,
+        "aliases": list(aliases),
+        "action": action,
+        "reply": reply_text,
+        "group": group_name,
+        "url": url,
+        "flow": json.load(flow_file) if flow_file else {},
+    }
     try:
-        words = [validate_custom_word(router, w) for w in (word, *aliases)]
+        keyword = Keyword.create(number=virtual, **clean(virtual, data))
+    except KeywordError as exc:
+        raise click.ClickException(f"{exc.field}: {exc.message}") from None
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    if action in ("subscribe", "unsubscribe") and not group_name:
-        raise click.BadParameter(f"{action} needs a group", param_hint="--group")
-    taken = {w for k in Keyword.select().where(Keyword.number == virtual) for w in (k.word, *k.aliases)}
-    clash = [w for w in words if w in taken] or ([words[0]] if len(set(words)) != len(words) else [])
-    if clash:
-        raise click.ClickException(f"{clash[0].upper()} is already a keyword on {virtual.number}")
-    Keyword.create(
-        number=virtual, word=words[0], aliases=words[1:], action=action, reply=reply_text, group_name=group_name
-    )
-    click.echo(f"keyword {words[0].upper()} ({action}) added to {virtual.number}")
+        raise click.ClickException(f"flow: {exc}") from None
+    click.echo(f"keyword {keyword.word.upper()} ({action}) added to {virtual.number}")
 
 
 @click.command("topup")

@@ -305,3 +305,22 @@ def test_openapi_lists_every_endpoint(client):
 def test_a_numbers_are_only_assigned_by_the_operator(client, shop):
     assert VirtualNumber.select().count() == 2
     assert client.post("/api/v1/numbers", json={}, headers=key(shop[0])).status_code == 405
+
+
+def test_invoice_summary_counts_what_was_billed_and_not_refunded(client, shop):
+    account, _ = shop
+    account.billing_mode = "invoice"
+    account.save()
+    sent = client.post(
+        "/api/v1/messages",
+        json={"to": [MOBILE, "+46701112233", "+46701112234"], "from": "Shop", "text": "a" * 161},
+        headers=key(account, "user"),
+    ).json["messages"]
+    client.post(f"/api/v1/messages/{sent[0]['id']}/cancel", headers=key(account, "user"))
+    month = sent[0]["created_at"][:7]
+    summary = client.get(f"/api/v1/account/invoices/{month}", headers=key(account, "viewer")).json
+    assert summary == {"month": month, "messages": 2, "segments": 4, "amount": 4 * 35, "currency": "SEK"}
+    assert Account.get_by_id(account.id).balance == 1000  # post-invoicing takes priority over the balance
+    empty = client.get("/api/v1/account/invoices/2001-01", headers=key(account, "viewer")).json
+    assert (empty["messages"], empty["amount"]) == (0, 0)
+    assert client.get("/api/v1/account/invoices/2001-13", headers=key(account, "viewer")).status_code == 422
