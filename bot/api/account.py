@@ -13,6 +13,7 @@ from bot.api.schema import route
 from bot.api.serialize import account as account_json
 from bot.api.serialize import iso
 from bot.errors import ApiError
+from bot.forward import forward_secret
 from models import Account, LedgerEntry, OutboundMessage, db
 
 
@@ -101,3 +102,9 @@ def invoice(month: str) -> dict:
         "amount": int(billed.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0)).scalar() or 0),
         "currency": g.account.currency,
     }
+
+
+@route("GET", "/account/forward-secret", role="admin", summary="The secret that signs forwards to business URLs",
+       response=shapes.obj({"secret": {"type": "string"}}, ["secret"]))
+def get_forward_secret() -> dict:
+    return {"secret": forward_secret(g.account)}

@@ -10,7 +10,7 @@ from bot.api.schema import route
 from bot.api.serialize import keyword as keyword_json
 from bot.api.serialize import number as number_json
 from bot.errors import ApiError
-from bot.keyword_rules import KeywordError, clean
+from bot.keyword_rules import KeywordError, check_forward_url, clean
 from models import Carrier, Keyword, VirtualNumber, db
 
 
@@ -71,9 +71,11 @@ def list_numbers() -> dict:
 )
 def patch_number(e164: str, body: dict) -> dict:
     row = own_number(e164)
-    url = body.get("forward_url")
-    if url and not url.startswith(("http://", "https://")):
-        raise ApiError(422, "invalid", "forward_url must be an http(s) URL", "forward_url")
+    if body.get("forward_url"):
+        try:
+            check_forward_url(body["forward_url"], "forward_url")
+        except KeywordError as exc:
+            raise ApiError(422, "invalid", exc.message, exc.field) from None
     for name, value in body.items():
         setattr(row, name, value)
     row.save()

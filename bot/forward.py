@@ -1,0 +1,109 @@
+"""Bots behind a URL: an inbound SMS is POSTed, signed, to the business; a `{"reply": "…"}` answer becomes
+the reply through the normal pipeline, so a business can run its own chat bot.
+
+The request is the generic inbound JSON plus the matched keyword, signed with X-Smsbot-Signature
+(SPEC §6) using the account's forward secret (`GET /api/v1/account/forward-secret`, admins only).
+URLs that resolve to loopback, private, link-local or reserved addresses are refused unless
+FORWARD_ALLOW_PRIVATE is set; the check runs when the URL is saved and again before every request, so
+a DNS change cannot point an accepted URL inside our network. Timeouts, 429 and 5xx are retried (RQ
+Retry); after the last try the inbound's outcome says so. An answer that is not JSON with a string
+`reply` sends nothing and is recorded on the inbound; an empty reply or a 204 means "no reply".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+from urllib.parse import urlsplit
+
+import requests
+from flask import current_app
+from rq import get_current_job
+
+from bot import signing
+from bot.carriers import session
+from bot.inbound import reply_to_inbound
+from bot.jobs import with_connection
+from models import Account, InboundMessage, db
+
+log = logging.getLogger("smsbot.forward")
+
+
+class ForwardRefused(ValueError):
+    pass
+
+
+def forward_secret(account: Account) -> str:
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), f"forward:{account.id}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL that is not http(s) or that resolves to a non-public address (unless allowed)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ForwardRefused("the URL must be http:// or https:// with a host")
+    if current_app.config["FORWARD_ALLOW_PRIVATE"]:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except socket.gaierror as exc:
+        raise ForwardRefused(f"{parts.hostname} does not resolve") from exc
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            raise ForwardRefused(f"{parts.hostname} resolves to a non-public address ({ip})")
+
+
+def mark(message_id: int, outcome: str) -> None:
+    InboundMessage.update(outcome=outcome[:250]).where(InboundMessage.id == message_id).execute()
+
+
+@with_connection
+def forward_inbound(message_id: int, url: str, keyword: str) -> str:
+    job = get_current_job()
+    message = InboundMessage.get_by_id(message_id)
+    account = message.number.account
+    payload = {"id": str(message.id), "from": message.sender, "to": message.recipient, "text": message.body,
+               "received_at": message.received_at.isoformat() + "Z", "keyword": keyword}
+    body = json.dumps(payload).encode()
+    try:
+        check_url(url)
+    except ForwardRefused as exc:
+        mark(message_id, f"forward refused: {exc}")
+        return "refused"
+    headers = {"Content-Type": "application/json", signing.HEADER: signing.sign(forward_secret(account), body)}
+    try:
+        answer = session().post(url, data=body, headers=headers, timeout=current_app.config["FORWARD_TIMEOUT_SECONDS"],
+                                allow_redirects=False)
+        if answer.status_code == 429 or answer.status_code >= 500:
+            raise requests.HTTPError(f"HTTP {answer.status_code}")
+    except requests.RequestException as exc:
+        if job is not None and (job.retries_left or 0) > 0:
+            log.warning("job=%s inbound=%s: forward failed, will retry: %s", job.id, message_id, exc)
+            raise
+        mark(message_id, f"forward failed: {exc.__class__.__name__}: {exc}")
+        return "failed"
+    return use_answer(message, answer)
+
+
+def use_answer(message: InboundMessage, answer: requests.Response) -> str:
+    if answer.status_code == 204 or not answer.content.strip():
+        mark(message.id, "forwarded")
+        return "forwarded"
+    try:
+        data = answer.json()
+        reply = data.get("reply", "") if isinstance(data, dict) else None
+    except ValueError:
+        reply = None
+    if answer.status_code >= 400 or not isinstance(reply, str):
+        mark(message.id, f"forward error: HTTP {answer.status_code}, not a JSON {{\"reply\": …}} answer")
+        return "error"
+    with db.atomic():
+        if reply.strip():
+            reply_to_inbound(message, reply)
+        mark(message.id, "forwarded, replied" if reply.strip() else "forwarded")
+    return "replied" if reply.strip() else "forwarded"
