@@ -38,7 +38,8 @@ class ForwardRefused(ValueError):
 
 
 def forward_secret(account: Account) -> str:
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), f"forward:{account.id}".encode(), hashlib.sha256).hexdigest()
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"forward:{account.id}".encode(), hashlib.sha256).hexdigest()
 
 
 def check_url(url: str) -> None:
