@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from peewee import IntegrityError
 
-from bot import carriers, migrations, phones
+from bot import carriers, flows, migrations, phones
 from bot.apikeys import ROLES, create_key
 from bot.keyword_rules import ACTIONS, KeywordError, clean
 from models import Account, Carrier, Keyword, LedgerEntry, VirtualNumber, db
@@ -23,6 +23,7 @@ account_cli = AppGroup("account", help="Accounts.")
 number_cli = AppGroup("number", help="Virtual numbers.")
 keyword_cli = AppGroup("keyword", help="Custom keywords of a virtual number.")
 apikey_cli = AppGroup("apikey", help="API keys.")
+flows_cli = AppGroup("flows", help="Flows and surveys.")
 
 
 @db_cli.command("upgrade")
@@ -117,6 +118,24 @@ def keyword_add(
     click.echo(f"keyword {keyword.word.upper()} ({action}) added to {virtual.number}")
 
 
+@flows_cli.command("results")
+@click.argument("number")
+@click.argument("word")
+@click.option("--format", "output", type=click.Choice(["json", "csv"]), default="json")
+def flow_results(number: str, word: str, output: str) -> None:
+    """Print a flow's responses (a survey's results)."""
+    keyword = Keyword.get_or_none(
+        (Keyword.number == VirtualNumber.select(VirtualNumber.id).where(VirtualNumber.number == _e164(number)))
+        & (Keyword.word == word.casefold())
+    )
+    if keyword is None:
+        raise click.ClickException(f"no keyword {word.upper()} on {number}")
+    rows = flows.results(keyword)
+    click.echo(flows.results_csv(rows) if output == "csv" else json.dumps(rows, ensure_ascii=False, indent=2), nl=False)
+    if output == "json":
+        click.echo()
+
+
 @click.command("topup")
 @click.argument("account_name")
 @click.argument("amount", type=click.IntRange(min=1))
@@ -173,5 +192,17 @@ def _carrier(name: str) -> Carrier:
 def init_app(app: Flask) -> None:
     from bot.devserver import demo, run
 
-    for command in (db_cli, carrier_cli, account_cli, number_cli, keyword_cli, apikey_cli, topup, worker, run, demo):
+    for command in (
+        db_cli,
+        carrier_cli,
+        account_cli,
+        number_cli,
+        keyword_cli,
+        apikey_cli,
+        flows_cli,
+        topup,
+        worker,
+        run,
+        demo,
+    ):
         app.cli.add_command(command)

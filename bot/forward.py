@@ -68,8 +68,14 @@ def forward_inbound(message_id: int, url: str, keyword: str) -> str:
     job = get_current_job()
     message = InboundMessage.get_by_id(message_id)
     account = message.number.account
-    payload = {"id": str(message.id), "from": message.sender, "to": message.recipient, "text": message.body,
-               "received_at": message.received_at.isoformat() + "Z", "keyword": keyword}
+    payload = {
+        "id": str(message.id),
+        "from": message.sender,
+        "to": message.recipient,
+        "text": message.body,
+        "received_at": message.received_at.isoformat() + "Z",
+        "keyword": keyword,
+    }
     body = json.dumps(payload).encode()
     try:
         check_url(url)
@@ -78,8 +84,13 @@ def forward_inbound(message_id: int, url: str, keyword: str) -> str:
         return "refused"
     headers = {"Content-Type": "application/json", signing.HEADER: signing.sign(forward_secret(account), body)}
     try:
-        answer = session().post(url, data=body, headers=headers, timeout=current_app.config["FORWARD_TIMEOUT_SECONDS"],
-                                allow_redirects=False)
+        answer = session().post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=current_app.config["FORWARD_TIMEOUT_SECONDS"],
+            allow_redirects=False,
+        )
         if answer.status_code == 429 or answer.status_code >= 500:
             raise requests.HTTPError(f"HTTP {answer.status_code}")
     except requests.RequestException as exc:
@@ -101,7 +112,7 @@ def use_answer(message: InboundMessage, answer: requests.Response) -> str:
     except ValueError:
         reply = None
     if answer.status_code >= 400 or not isinstance(reply, str):
-        mark(message.id, f"forward error: HTTP {answer.status_code}, not a JSON {{\"reply\": …}} answer")
+        mark(message.id, f'forward error: HTTP {answer.status_code}, not a JSON {{"reply": …}} answer')
         return "error"
     with db.atomic():
         if reply.strip():

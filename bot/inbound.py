@@ -237,7 +237,10 @@ def copy_and_forward(message: InboundMessage, number: VirtualNumber) -> None:
 def forward_later(message: InboundMessage, url: str, keyword: str = "") -> None:
     """POST the inbound to a business URL in a job (bot/forward.py), once the transaction commits."""
     enqueue_after_commit(
-        "bot.forward.forward_inbound", message.id, url, keyword,
+        "bot.forward.forward_inbound",
+        message.id,
+        url,
+        keyword,
         retry_intervals=current_app.config["FORWARD_RETRY_INTERVALS"],
     )
 

@@ -1,8 +1,4 @@
-"""The keyword router and one module per keyword action, in SPEC §4's priority groups.
-
-Group 4 (an active conversation: flows and surveys) and the `forward` / `flow` actions come with the
-conversations issue; the router already runs groups in order, so they slot in as modules here.
-"""
+"""The keyword router and one module per keyword action, in SPEC §4's priority groups."""
 
 from __future__ import annotations
 
@@ -10,10 +6,10 @@ import re
 
 from flask import Flask
 
-from keywords import custom, fallback, help, optin, optout, save
+from keywords import conversation, custom, fallback, help, optin, optout, save
 from keywords.registry import Router
 
-HANDLER_MODULES = (optout, optin, help, save, custom, fallback)
+HANDLER_MODULES = (optout, optin, help, conversation, save, custom, fallback)
 CUSTOM_WORD = re.compile(r"[^\W_][\w'’-]*( [^\W_][\w'’-]*)*")
 
 

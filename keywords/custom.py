@@ -2,7 +2,8 @@
 
 Actions: `reply` answers a template with {first_name}, {last_name}, {phone} and {args}; `subscribe` and
 `unsubscribe` add the sender to, or remove it from, the keyword's group and then answer; `forward` hands
-the message to the business's URL in a job (bot/forward.py), whose answer becomes the reply. A placeholder
+the message to the business's URL in a job (bot/forward.py), whose answer becomes the reply; `flow`
+starts the keyword's conversation (bot/flows.py). A placeholder
 the template does not know is left as typed, never an error.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot import flows
 from bot.contacts import add_to_group, contact_for, group_named, remove_from_group
 from bot.inbound import Conversation, Outcome, forward_later
 from keywords.registry import CUSTOM, handles
@@ -75,8 +77,13 @@ def forward_action(conversation: Conversation, keyword: Keyword, message: Parsed
     return "forwarding"
 
 
+def flow_action(conversation: Conversation, keyword: Keyword, message: Parsed, skip: int) -> str:
+    return flows.start(conversation, keyword)
+
+
 ACTIONS: dict[str, Callable[[Conversation, Keyword, Parsed, int], str]] = {
     "reply": reply_action,
+    "flow": flow_action,
     "forward": forward_action,
     "subscribe": subscribe_action,
     "unsubscribe": unsubscribe_action,

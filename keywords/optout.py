@@ -2,12 +2,14 @@
 
 The first word decides ("stop please", "STOP ALL"): honouring too much is safe, too little is not. One
 confirmation without marketing goes out (it passes the block list); none when the sender was blocked
-already or the carrier has answered the opt-out itself (Twilio's OptOutType). A number with STOP switched
-off leaves opt-out to the business: the message falls through to the later groups.
+already or the carrier has answered the opt-out itself (Twilio's OptOutType). A running flow ends.
+A number with STOP switched off leaves opt-out to the business: the message falls through to the
+later groups.
 """
 
 from __future__ import annotations
 
+from bot import flows
 from bot.blocklist import block
 from bot.inbound import Conversation, Outcome
 from keywords.registry import OPT_OUT, handles
@@ -36,6 +38,7 @@ def stop_enabled(conversation: Conversation, _message: Parsed) -> bool:
 
 @handles(*WORDS, group=OPT_OUT, when=stop_enabled)
 def opt_out(conversation: Conversation, message: Parsed) -> Outcome:
+    flows.end_active(conversation.number, conversation.phone, "stopped")
     if not block(conversation.account, conversation.phone, "keyword"):
         return Outcome(action="opt-out", outcome="already blocked")
     if not conversation.carrier_replied:

@@ -104,7 +104,12 @@ def invoice(month: str) -> dict:
     }
 
 
-@route("GET", "/account/forward-secret", role="admin", summary="The secret that signs forwards to business URLs",
-       response=shapes.obj({"secret": {"type": "string"}}, ["secret"]))
+@route(
+    "GET",
+    "/account/forward-secret",
+    role="admin",
+    summary="The secret that signs forwards to business URLs",
+    response=shapes.obj({"secret": {"type": "string"}}, ["secret"]),
+)
 def get_forward_secret() -> dict:
     return {"secret": forward_secret(g.account)}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from flask import g
+from typing import Any
 
+from flask import Response, g, request
+
+from bot import flows
 from bot.api import shapes
 from bot.api.paging import page
 from bot.api.schema import route
@@ -125,3 +128,19 @@ def delete_keyword(e164: str, word: str) -> tuple[str, int]:
     number = own_number(e164)
     own_keyword(number, word).delete_instance()
     return "", 204
+
+
+@route(
+    "GET",
+    "/numbers/<e164>/keywords/<word>/responses",
+    role="viewer",
+    summary="A flow's responses (a survey's results), as JSON or, with ?format=csv, CSV",
+    query={"format": {"type": "string", "enum": ["json", "csv"]}},
+    response=shapes.obj({"responses": {"type": "array", "items": shapes.RESPONSE}}, ["responses"]),
+)
+def flow_responses(e164: str, word: str) -> Any:
+    keyword = own_keyword(own_number(e164), word)
+    rows = flows.results(keyword)
+    if request.args.get("format") == "csv":
+        return Response(flows.results_csv(rows), content_type="text/csv; charset=utf-8")
+    return {"responses": rows}

@@ -284,3 +284,13 @@ INBOUND = obj(
     },
     ["id", "from", "to", "text", "received_at", "keyword", "action"],
 )
+RESPONSE = obj(
+    {
+        "phone": {"type": "string"},
+        "started_at": {"type": "string"},
+        "ended_at": TIME,
+        "outcome": {"type": "string"},
+        "answers": {"type": "object"},
+    },
+    ["phone", "started_at", "ended_at", "outcome", "answers"],
+)
