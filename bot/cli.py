@@ -190,6 +190,7 @@ def _carrier(name: str) -> Carrier:
 
 
 def init_app(app: Flask) -> None:
+    from bot.chat import chat
     from bot.devserver import demo, run
 
     for command in (
@@ -200,6 +201,7 @@ def init_app(app: Flask) -> None:
         keyword_cli,
         apikey_cli,
         flows_cli,
+        chat,
         topup,
         worker,
         run,

@@ -67,7 +67,8 @@ def run(host: str, port: int) -> None:
         "Text the demo number as a phone would (the simulator prints the reply it 'sends'):\n\n"
         f"  curl -s -X POST {base}/webhooks/{DEMO_CARRIER}/inbound -H 'Content-Type: application/json' \\\n"
         f'    -d \'{{"id": "\'$(date +%s%N)\'", "from": "{DEMO_PHONE}", "to": "{DEMO_NUMBER}", '
-        '"text": "SAVE Anna Berg vip"}\'\n'
+        '"text": "SAVE Anna Berg vip"}\'\n\n'
+        f"or chat with it as a phone, in another terminal:  .venv/bin/smsbot chat --number {DEMO_NUMBER}\n"
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that `finally` stops the worker and Redis
     try:
