@@ -40,11 +40,11 @@ def configure_logging(app: Flask) -> None:
     """Log to stderr with phone numbers masked except their last four digits."""
     from bot.phones import PhoneMaskingFilter
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(PhoneMaskingFilter())
     logger = logging.getLogger("smsbot")
-    if not any(isinstance(h.filters[0] if h.filters else None, PhoneMaskingFilter) for h in logger.handlers):
+    if not logger.handlers:  # once per process, however many apps are created
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(PhoneMaskingFilter())
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO)
     app.logger.addFilter(PhoneMaskingFilter())

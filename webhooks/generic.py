@@ -51,55 +51,43 @@ STATUS_MAP = {
 SUBMIT_STATUS_MAP = {"accepted": statuses.Status.DELIVERED_TO_GATEWAY, "queued": statuses.Status.QUEUED_AT_GATEWAY}
 
 
-def parse_generic_inbound(request: Request) -> InboundSms:
-    data = json_object(request)
-    return InboundSms(
-        message_id=text(data, "id"),
-        sender=text(data, "from"),
-        recipient=text(data, "to"),
-        text=text(data, "text", allow_empty=True),
-        received_at=optional_time(data, "received_at"),
-    )
-
-
-def parse_generic_report(request: Request) -> StatusReport:
-    data = json_object(request)
-    upstream_id = text(data, "id")
-    if "status" in data:
-        code = data["status"]
-        if not isinstance(code, int) or code not in statuses.Status._value2member_map_:
-            raise WebhookError(400, "status must be one of our status codes", "status")
-        return StatusReport(upstream_id, code, f"status {code}")
-    stat = text(data, "stat").upper()
-    err = str(data.get("err", ""))
-    code = STATUS_MAP.get(stat)
-    if code is None:
-        log.warning("unknown stat %r for %s: kept as 599", stat, upstream_id)
-        code = statuses.Status.UNKNOWN
-    return StatusReport(upstream_id, code, f"{stat} err:{err}" if err else stat)
-
-
-def verify_generic(carrier: Carrier, request: Request) -> None:
-    signing.verify(
-        carrier.secret,
-        request.get_data(),
-        request.headers.get(signing.HEADER),
-        current_app.config["SIGNATURE_TOLERANCE_SECONDS"],
-    )
-
-
 @register
 class Generic(CarrierAdapter):
     kind = "generic"
 
     def verify(self, carrier: Carrier, request: Request) -> None:
-        verify_generic(carrier, request)
+        signing.verify(
+            carrier.secret,
+            request.get_data(),
+            request.headers.get(signing.HEADER),
+            current_app.config["SIGNATURE_TOLERANCE_SECONDS"],
+        )
 
     def parse_inbound(self, carrier: Carrier, request: Request) -> InboundSms:
-        return parse_generic_inbound(request)
+        data = json_object(request)
+        return InboundSms(
+            message_id=text(data, "id"),
+            sender=text(data, "from"),
+            recipient=text(data, "to"),
+            text=text(data, "text", allow_empty=True),
+            received_at=optional_time(data, "received_at"),
+        )
 
     def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
-        return parse_generic_report(request)
+        data = json_object(request)
+        upstream_id = text(data, "id")
+        if "status" in data:
+            code = data["status"]
+            if not isinstance(code, int) or code not in statuses.Status._value2member_map_:
+                raise WebhookError(400, "status must be one of our status codes", "status")
+            return StatusReport(upstream_id, code, f"status {code}")
+        stat = text(data, "stat").upper()
+        err = str(data.get("err", ""))
+        code = STATUS_MAP.get(stat)
+        if code is None:
+            log.warning("unknown stat %r for %s: kept as 599", stat, upstream_id)
+            code = statuses.Status.UNKNOWN
+        return StatusReport(upstream_id, code, f"{stat} err:{err}" if err else stat)
 
     def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
         body = json.dumps(

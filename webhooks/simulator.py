@@ -18,12 +18,12 @@ import requests
 from flask import Request, current_app
 
 from bot import signing, statuses
-from bot.carriers import CarrierAdapter, InboundSms, StatusReport, Submission, Submitted, register
+from bot.carriers import Submission, Submitted, register
 from bot.phones import mask
 from bot.queue import get_queue
 from bot.redis_conn import get_redis
 from models import Carrier
-from webhooks.generic import parse_generic_inbound, parse_generic_report, verify_generic
+from webhooks.generic import Generic
 
 log = logging.getLogger("smsbot.simulator")
 DELIVERY_TRAIL = (statuses.Status.DELIVERED_TO_CARRIER, statuses.Status.DELIVERED_TO_GSM)
@@ -50,18 +50,14 @@ def sent_messages(carrier_name: str) -> list[dict]:
 
 
 @register
-class Simulator(CarrierAdapter):
+class Simulator(Generic):
+    """The generic formats on both webhooks; only signing (optional) and sending differ."""
+
     kind = "simulator"
 
     def verify(self, carrier: Carrier, request: Request) -> None:
         if carrier.secret:
-            verify_generic(carrier, request)
-
-    def parse_inbound(self, carrier: Carrier, request: Request) -> InboundSms:
-        return parse_generic_inbound(request)
-
-    def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
-        return parse_generic_report(request)
+            super().verify(carrier, request)
 
     def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
         upstream_id = f"sim-{uuid.uuid4().hex[:12]}"
