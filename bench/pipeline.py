@@ -52,7 +52,7 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
     threading.Thread(target=carrier_server.serve_forever, daemon=True).start()
 
     from bot import create_app, migrations
-    from bot.redis_conn import get_redis
+    from bot.redis_conn import get_redis, stop_embedded
 
     app = create_app({"QUEUE_NAME": "bench-pipeline", "SEND_RETRY_INTERVALS": []})
     with app.app_context():
@@ -65,6 +65,7 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
         single = pipeline_rate(app, carrier_server.server_port, messages, "bench-single")
         group = pipeline_rate(app, carrier_server.server_port, group_size, "bench-group")
     carrier_server.shutdown()
+    stop_embedded()
     print(f"no-op RQ jobs, SimpleWorker             : {baseline:8,.0f} jobs/s")
     print(f"pipeline, {messages:,} messages             : {summary(single)}")
     print(f"pipeline, group of {group_size:,} recipients : {summary(group)}")

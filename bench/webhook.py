@@ -119,6 +119,8 @@ def main(total: int = 2000, workers: int = 8) -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
+            if "REDIS_URL" not in os.environ:
+                embedded.shutdown(nosave=True)
     print(f"{total} requests, {workers} clients, gunicorn 2 workers x 4 threads")
     print(f"bare Flask endpoint : {bare_rps:8,.0f} req/s, {summary(bare_ms)}")
     print(f"inbound webhook     : {hook_rps:8,.0f} req/s, {summary(hook_ms)}")

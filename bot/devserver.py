@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from werkzeug.serving import run_simple
 
 from bot import migrations
 from bot.apikeys import create_key
-from bot.redis_conn import redis_url
+from bot.redis_conn import redis_url, stop_embedded
 from models import Account, Carrier, Keyword, LedgerEntry, VirtualNumber, db
 
 DEMO_ACCOUNT, DEMO_CARRIER, DEMO_NUMBER, DEMO_PHONE = "demo", "sim", "+46700000001", "+46731234567"
@@ -60,7 +61,8 @@ def run(host: str, port: int) -> None:
     app.config["PUBLIC_BASE_URL"] = os.environ.get("PUBLIC_BASE_URL", f"http://{host}:{port}")
     migrations.upgrade()
     env = {**os.environ, "REDIS_URL": url, "PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"]}
-    worker = subprocess.Popen([sys.executable, "-m", "wsgi", "worker"], env=env)
+    # Its own process group, so that stopping it also stops the scheduler process the worker forks.
+    worker = subprocess.Popen([sys.executable, "-m", "wsgi", "worker"], env=env, start_new_session=True)
     base = app.config["PUBLIC_BASE_URL"]
     click.echo(
         f"\nsmsbot is running at {base} (health: {base}/healthz), with a worker (pid {worker.pid}).\n"
@@ -74,5 +76,16 @@ def run(host: str, port: int) -> None:
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
-        worker.terminate()
-        worker.wait(timeout=10)
+        stop_group(worker)
+        stop_embedded()
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop a process and its children politely, then for good."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

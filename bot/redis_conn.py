@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from flask import Flask
 from redis import Redis
+from redis.exceptions import RedisError
 
 _embedded: dict[str, object] = {}
 
@@ -20,6 +22,14 @@ def embedded_url(instance_path: str) -> str:
         os.makedirs(instance_path, exist_ok=True)
         server = _embedded[path] = EmbeddedRedis(path)
     return "unix://" + server.socket_file  # type: ignore[attr-defined]
+
+
+def stop_embedded() -> None:
+    """Shut down the embedded servers this process started (its clients would keep them alive)."""
+    while _embedded:
+        _, server = _embedded.popitem()
+        with contextlib.suppress(RedisError):
+            server.shutdown(nosave=True)  # type: ignore[attr-defined]
 
 
 def redis_url(app: Flask) -> str:

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
 
 from bot import create_app, migrations
+from bot.devserver import stop_group
 from bot.redis_conn import get_redis
 from bot.worker import run_worker as work
 from models import ALL_MODELS, Account, Carrier, VirtualNumber, db
@@ -196,12 +197,11 @@ def spawn_worker(schema: dict[str, Any], tmp_path: Any) -> Iterator[Callable[...
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: its scheduler child goes with it
         )
         processes.append(process)
         return process
 
     yield spawn
     for process in processes:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=10)
+        stop_group(process)

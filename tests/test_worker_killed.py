@@ -41,7 +41,7 @@ def test_sigkill_mid_send_ends_sent_once(
     worker = spawn_worker(SMSBOT_SEND_LEASE_SECONDS="1")
     try:
         assert first_arrived.wait(timeout=30), "the worker never reached the carrier"
-        os.kill(worker.pid, signal.SIGKILL)
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its scheduler, as when a machine dies
     finally:
         worker.wait(timeout=10)
     db.close()
