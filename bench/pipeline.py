@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 
 from bot.signing import sign
 
@@ -61,7 +61,7 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
         logging.getLogger("smsbot").setLevel(logging.WARNING)
         migrations.upgrade()
         redis = get_redis(app)
-        baseline = noop_rate(redis, messages)
+        baseline = drain(SimpleWorker, redis, messages)
         single = pipeline_rate(app, carrier_server.server_port, messages, "bench-single")
         group = pipeline_rate(app, carrier_server.server_port, group_size, "bench-group")
     carrier_server.shutdown()
@@ -80,16 +80,6 @@ def summary(rates: dict[str, float]) -> str:
         f"{rates['overall']:8,.0f} msg/s end to end (accept {rates['accept']:,.0f}/s, "
         f"send {rates['send']:,.0f}/s, report {rates['report']:,.0f}/s)"
     )
-
-
-def noop_rate(redis, jobs: int) -> float:
-    queue = Queue("bench-noop", connection=redis)
-    queue.empty()
-    for _ in range(jobs):
-        queue.enqueue("bench.noop.noop", result_ttl=0)
-    started = time.perf_counter()
-    SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
-    return jobs / (time.perf_counter() - started)
 
 
 def pipeline_rate(app, port: int, count: int, name: str) -> dict[str, float]:
