@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rq import SimpleWorker
 
+from bench.worker_fork import drain
 from bot.signing import sign
 
 SECRET = "bench-secret"
