@@ -163,9 +163,13 @@ def apikey_create(account_name: str, role: str, label: str) -> None:
 @click.option("--burst", is_flag=True, help="run until the queue is empty, then exit")
 def worker(burst: bool) -> None:
     """Run an RQ worker with the scheduler (sends, retries, sweeps)."""
+    from bot.redis_conn import stop_embedded
     from bot.worker import run_worker
 
-    run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+    try:
+        run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+    finally:
+        stop_embedded()
 
 
 def _e164(raw: str) -> str:

