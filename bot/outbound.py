@@ -175,7 +175,7 @@ def advance(message_id: int, code: int, detail: str = "", source: str = "pipelin
     Returns whether the status changed. A late or repeated report only adds to the history.
     """
     with db.atomic():
-        message = OutboundMessage.get_by_id(message_id)
+        message = locked(message_id)
         if not record(message, code, detail, source):
             return False
         moved = (
@@ -186,6 +186,13 @@ def advance(message_id: int, code: int, detail: str = "", source: str = "pipelin
         if moved and refund_due(message.status, code):
             refund(message)
     return bool(moved)
+
+
+def locked(message_id: int) -> OutboundMessage:
+    """Load a message for a status change; on PostgreSQL the row stays locked until the commit, so the
+    status the refund rule reads is the one the update replaces (SQLite's write transactions are serial)."""
+    query = OutboundMessage.select().where(OutboundMessage.id == message_id)
+    return (query.for_update() if db.for_update else query).get()
 
 
 def refund_due(previous: int, code: int) -> bool:
@@ -212,7 +219,7 @@ def refund(message: OutboundMessage) -> None:
 def cancel(message_id: int) -> bool:
     """203 Canceled and a refund, allowed until the message is claimed for sending (then False)."""
     with db.atomic():
-        message = OutboundMessage.get_by_id(message_id)
+        message = locked(message_id)
         cancelable = (Status.ACCEPTED, Status.FUNDED, Status.QUEUED)
         moved = (
             OutboundMessage.update(status=Status.CANCELED, updated_at=utcnow())
