@@ -279,7 +279,7 @@ class Conversation(BaseModel):
     started_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
     ended_at = DateTimeField(null=True)
-    outcome = CharField(default="")  # completed | stopped | expired | replaced
+    outcome = CharField(default="")  # completed | failed | stopped | expired | replaced | cancelled
 
 
 class SchemaVersion(BaseModel):

@@ -6,6 +6,7 @@ Errors are one clear line on standard error and a non-zero exit (click's UsageEr
 from __future__ import annotations
 
 import json
+from typing import IO
 
 import click
 from flask import Flask, current_app
@@ -91,15 +92,30 @@ def number_add(number: str, account_name: str, carrier_name: str) -> None:
 @click.option("--reply", "reply_text", default="", help="reply template: {first_name} {last_name} {phone} {args}")
 @click.option("--group", "group_name", default="", help="group for subscribe / unsubscribe")
 @click.option("--url", default="", help="business URL for forward")
-@click.option("--flow", "flow_file", type=click.File(), help="JSON file with the flow definition")
+@click.option("--flow", "flow_text", help="the flow definition as JSON text (see bot/flows.py)")
+@click.option("--flow-file", type=click.File(encoding="utf-8"), help="a JSON file with the flow definition")
 @click.option("--alias", "aliases", multiple=True, help="another word for the same command")
 def keyword_add(
-    number: str, word: str, action: str, reply_text: str, group_name: str, url: str, flow_file, aliases: tuple[str, ...]
+    number: str,
+    word: str,
+    action: str,
+    reply_text: str,
+    group_name: str,
+    url: str,
+    flow_text: str | None,
+    flow_file: IO[str] | None,
+    aliases: tuple[str, ...],
 ) -> None:
     """Add a custom keyword to a virtual number (the same rules as the API)."""
     virtual = VirtualNumber.get_or_none(VirtualNumber.number == _e164(number))
     if virtual is None:
         raise click.ClickException(f"no virtual number {number}")
+    if flow_text is not None and flow_file is not None:
+        raise click.UsageError("give --flow or --flow-file, not both")
+    try:
+        flow = json.loads(flow_text) if flow_text is not None else json.load(flow_file) if flow_file else {}
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"flow: not JSON: {exc}") from None
     data = {
         "word": word,
         "aliases": list(aliases),
@@ -107,7 +123,7 @@ def keyword_add(
         "reply": reply_text,
         "group": group_name,
         "url": url,
-        "flow": json.load(flow_file) if flow_file else {},
+        "flow": flow,
     }
     try:
         keyword = Keyword.create(number=virtual, **clean(virtual, data))

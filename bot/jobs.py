@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from rq import get_current_job
 
-from bot import carriers
+from bot import carriers, flows
 from bot.outbound import advance, record
 from bot.queue import enqueue_in, enqueue_send, has_live_job
 from bot.reports import apply_pending
@@ -133,6 +133,7 @@ def sweep() -> dict[str, int]:
         unknown += advance(message.id, Status.UNKNOWN, "no final report within the validity period", "sweeper")
     if requeued or unknown:
         log.info("sweep: %s re-enqueued, %s marked 599", requeued, unknown)
+    flows.expire_idle()  # idle flow conversations end as "expired" (bot/flows.py)
     schedule_sweep()
     return {"requeued": requeued, "unknown": unknown}
 

@@ -1,5 +1,7 @@
 """Group 4: a running conversation (flow or survey) of this sender on this number takes the message as its
-answer. Opt-out, opt-in and help run before it, so STOP still works in the middle of a survey."""
+answer (bot/flows.py). Opt-out, opt-in and help run before it, so STOP still works in the middle of a
+survey (and ends it). An idle conversation past FLOW_IDLE_HOURS, or one whose keyword is gone, is ended
+here and the message goes on to the later groups as if there were none."""
 
 from __future__ import annotations
 
@@ -15,4 +17,4 @@ def continue_conversation(conversation: Conversation, _message: Parsed) -> Outco
     if session is None:
         return None
     outcome = flows.answer(conversation, session)
-    return Outcome(keyword=session.keyword.word.upper() if session.keyword else "", action="flow", outcome=outcome)
+    return Outcome(keyword=session.keyword.word.upper(), action="flow", outcome=outcome)

@@ -6,6 +6,8 @@ import csv
 import io
 import itertools
 import json
+import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -14,7 +16,7 @@ from bot.apikeys import create_key
 from bot.carriers import InboundSms
 from bot.flows import validate_flow
 from bot.inbound import receive
-from models import BlockEntry, Contact, Conversation, Keyword, OutboundMessage, utcnow
+from models import BlockEntry, Contact, Conversation, InboundMessage, Keyword, OutboundMessage, db, utcnow
 
 NUMBER, ANNA, BO = "+46700000001", "+46731234567", "+46731234568"
 SURVEY = {
@@ -78,7 +80,8 @@ def test_branching_ends_early_and_too_many_wrong_answers_fail(survey):
     assert say(survey, ANNA, "no") == ["Thanks Anna, 5 stars noted!"]
     say(survey, BO, "survey")
     say(survey, BO, "zero")
-    assert say(survey, BO, "zero") == ["Thanks , {stars} stars noted!"]
+    assert say(survey, BO, "zero") == ["Sorry, that did not work out. Text SURVEY to start again."]
+    assert say(survey, BO, "3") == []  # the failed conversation is over
     assert [r.outcome for r in Conversation.select().order_by(Conversation.id)] == ["completed", "failed"]
 
 
@@ -172,3 +175,240 @@ def test_a_flow_keyword_through_the_api_is_validated(client, survey):
         f"/api/v1/numbers/{NUMBER}/keywords", json={"word": "poll", "action": "flow", "flow": SURVEY}, headers=headers
     )
     assert good.status_code == 201
+
+
+VISIT = {
+    "start": "name",
+    "steps": {
+        "name": {"ask": "Your first name?", "save": "contact.first_name", "next": "day"},
+        "day": {"ask": "Which day, {first_name}? (YYYY-MM-DD)", "type": "date", "save": "contact.visit_day"},
+    },
+    "end": "See you on {visit_day}, {first_name}!",
+}
+
+
+def test_dates_and_contact_fields(survey):
+    Keyword.create(number=survey, word="visit", action="flow", flow=VISIT)
+    assert say(survey, BO, "visit") == ["Your first name?"]
+    assert say(survey, BO, "  Bo  ") == ["Which day, Bo? (YYYY-MM-DD)"]
+    assert say(survey, BO, "2026-02-30") == ["Sorry, I did not get that. Which day, Bo? (YYYY-MM-DD)"]
+    assert say(survey, BO, "next friday") == ["Sorry, I did not get that. Which day, Bo? (YYYY-MM-DD)"]
+    assert say(survey, BO, "2026-12-24.") == ["See you on 2026-12-24, Bo!"]
+    contact = Contact.get(Contact.phone == BO)
+    assert (contact.first_name, contact.fields) == ("Bo", {"visit_day": "2026-12-24"})
+    assert Conversation.get().answers == {"first_name": "Bo", "visit_day": "2026-12-24"}
+
+
+def test_branches_by_choice_with_a_default_and_numbers_with_signs(survey):
+    flow = {
+        "start": "drink",
+        "steps": {
+            "drink": {
+                "ask": "1 Tea, 2 Coffee or 3 Juice?",
+                "type": "choice",
+                "options": ["Tea", "Coffee", "Juice"],
+                "save": "drink",
+                "next": {"TEA": "milk", "*": "temp"},
+            },
+            "milk": {"ask": "Milk? Y/N", "type": "yesno", "save": "milk"},
+            "temp": {"ask": "Degrees?", "type": "number", "min": -20, "max": 90, "save": "temp"},
+        },
+        "end": "Noted: {drink}.",
+    }
+    Keyword.create(number=survey, word="order", action="flow", flow=flow)
+    assert say(survey, ANNA, "order") == ["1 Tea, 2 Coffee or 3 Juice?"]
+    assert say(survey, ANNA, "tea!") == ["Milk? Y/N"]
+    assert say(survey, ANNA, "J") == ["Noted: Tea."]
+    assert say(survey, BO, "order") == ["1 Tea, 2 Coffee or 3 Juice?"]
+    assert say(survey, BO, "3") == ["Degrees?"]
+    for wrong in ("inf", "nan", "1e3", "91"):
+        assert say(survey, BO, wrong) == ["Sorry, I did not get that. Degrees?"]
+        Conversation.update(retries=0).execute()
+    assert say(survey, BO, "-4,5") == ["Noted: Juice."]
+    answers = [r.answers for r in Conversation.select().order_by(Conversation.id)]
+    assert answers == [{"drink": "Tea", "milk": "yes"}, {"drink": "Juice", "temp": -4.5}]
+
+
+def test_an_unlisted_branch_without_a_default_ends_the_flow(survey):
+    flow = {"start": "a", "steps": {"a": {"ask": "Colour?", "next": {"red": "b"}}, "b": {"ask": "Why red?"}}}
+    Keyword.create(number=survey, word="colour", action="flow", flow=flow)
+    say(survey, ANNA, "colour")
+    assert say(survey, ANNA, "Blue") == ["Thank you!"]
+    say(survey, ANNA, "colour")
+    assert say(survey, ANNA, "RED") == ["Why red?"]
+
+
+def test_stop_then_start_in_the_middle(survey):
+    say(survey, ANNA, "survey")
+    say(survey, ANNA, "stop please")
+    assert Conversation.get().outcome == "stopped"
+    assert say(survey, ANNA, "START") == ["You are subscribed to Cafe again. Reply STOP to unsubscribe."]
+    assert BlockEntry.select().count() == 0
+    assert say(survey, ANNA, "4") == []  # START does not bring the flow back
+    assert say(survey, ANNA, "survey") == ["How many stars, 1-5?"]
+
+
+def test_start_in_the_middle_confirms_and_the_flow_goes_on(survey):
+    say(survey, ANNA, "survey")
+    assert say(survey, ANNA, "start") == ["You are subscribed to Cafe again. Reply STOP to unsubscribe."]
+    assert say(survey, ANNA, "5") == ["Would you come back? YES or NO"]
+
+
+def test_the_idle_sweep_and_the_results_expire_old_conversations(app, survey):
+    from bot.flows import expire_idle, results
+
+    say(survey, ANNA, "survey")
+    say(survey, BO, "survey")
+    Conversation.update(updated_at=utcnow() - timedelta(hours=25)).where(Conversation.phone == ANNA).execute()
+    assert [r["outcome"] for r in results(Keyword.get())] == ["expired", "running"]
+    assert expire_idle() == 0
+    app.config["FLOW_IDLE_HOURS"] = 1
+    Conversation.update(updated_at=utcnow() - timedelta(minutes=61)).where(Conversation.phone == BO).execute()
+    assert expire_idle() == 1
+    assert Conversation.select().where(Conversation.active_key.is_null(False)).count() == 0
+
+
+def test_one_phone_on_two_numbers_has_two_conversations(survey, make_number):
+    other = make_number(survey.account, survey.carrier, "+46700000002")
+    Keyword.create(number=other, word="survey", action="flow", flow=VISIT)
+    say(survey, ANNA, "survey")
+    receive(other.carrier, InboundSms(f"m{next(ids)}", ANNA, other.number, "survey"))
+    assert say(survey, ANNA, "2") == ["Would you come back? YES or NO"]
+    assert Conversation.select().where(Conversation.active_key.is_null(False)).count() == 2
+
+
+def test_a_deleted_flow_keyword_cancels_the_conversation(survey):
+    survey.default_reply = "Hello!"
+    survey.save()
+    say(survey, ANNA, "survey")
+    Keyword.get().delete_instance()
+    assert say(survey, ANNA, "4") == ["Hello!"]
+    assert Conversation.get().outcome == "cancelled"
+
+
+def test_a_racing_start_loses_to_the_one_that_inserted_first(survey, monkeypatch):
+    from bot import flows
+
+    say(survey, ANNA, "survey")
+    first = Conversation.get()
+    # The other message's row was committed after this one looked: nothing to answer, nothing to end.
+    monkeypatch.setattr(flows, "running", lambda *_: None)
+    monkeypatch.setattr(flows, "end_active", lambda *_: False)
+    assert say(survey, ANNA, "survey") == []
+    assert InboundMessage.select().order_by(InboundMessage.id.desc()).first().outcome == "already running"
+    assert [(r.id, r.active_key is not None) for r in Conversation.select()] == [(first.id, True)]
+
+
+def test_starting_again_replaces_the_active_conversation(survey, monkeypatch):
+    from bot import flows
+
+    say(survey, ANNA, "survey")
+    say(survey, ANNA, "3")
+    monkeypatch.setattr(flows, "running", lambda *_: None)  # as if the keyword came first
+    assert say(survey, ANNA, "survey") == ["How many stars, 1-5?"]
+    rows = list(Conversation.select().order_by(Conversation.id))
+    assert [(r.outcome, r.step, r.answers) for r in rows] == [("replaced", "back", {"stars": 3}), ("", "stars", {})]
+    assert InboundMessage.select().order_by(InboundMessage.id.desc()).first().outcome == "restarted"
+
+
+def test_keyword_add_with_a_flow_from_text_or_a_file(runner, survey, tmp_path):
+    added = runner.invoke(args=["keyword", "add", NUMBER, "poll", "--action", "flow", "--flow", json.dumps(VISIT)])
+    assert added.exit_code == 0, added.output
+    assert Keyword.get(Keyword.word == "poll").flow == VISIT
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(SURVEY), encoding="utf-8")
+    added = runner.invoke(args=["keyword", "add", NUMBER, "poll2", "--action", "flow", "--flow-file", str(path)])
+    assert added.exit_code == 0, added.output
+    assert say(survey, BO, "poll2") == ["How many stars, 1-5?"]
+    bad = runner.invoke(args=["keyword", "add", NUMBER, "poll3", "--action", "flow", "--flow", '{"start": "x"}'])
+    assert bad.exit_code != 0 and "flow" in bad.output and "steps" in bad.output
+    broken = runner.invoke(args=["keyword", "add", NUMBER, "poll3", "--action", "flow", "--flow", "{nope"])
+    assert broken.exit_code != 0 and "not JSON" in broken.output
+    both = ["--flow", "{}", "--flow-file", str(path)]
+    assert runner.invoke(args=["keyword", "add", NUMBER, "poll3", "--action", "flow", *both]).exit_code != 0
+    assert not Keyword.select().where(Keyword.word == "poll3").exists()
+
+
+def test_results_csv_keeps_answer_order_and_defuses_formulas(client, runner, survey):
+    flow = {
+        "start": "q",
+        "steps": {
+            "q": {"ask": "Comment?", "save": "comment", "next": "r"},
+            "r": {"ask": "Score?", "type": "number", "save": "score"},
+        },
+    }
+    Keyword.create(number=survey, word="comment", action="flow", flow=flow)
+    for text in ("comment", "=HYPERLINK(1)", "-2"):
+        say(survey, ANNA, text)
+    printed = runner.invoke(args=["flows", "results", NUMBER, "comment", "--format", "csv"]).output
+    rows = list(csv.reader(io.StringIO(printed)))
+    assert rows[0] == ["phone", "started_at", "ended_at", "outcome", "comment", "score"]
+    assert rows[1][0] == ANNA and rows[1][3:] == ["completed", "'=HYPERLINK(1)", "-2"]
+    missing = runner.invoke(args=["flows", "results", NUMBER, "nothing"])
+    assert missing.exit_code != 0 and "no keyword NOTHING" in missing.output
+    headers = {"Authorization": f"Bearer {create_key(survey.account, 'viewer')[1]}"}
+    assert client.get(f"/api/v1/numbers/{NUMBER}/keywords/nothing/responses", headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("flow", "problem"),
+    [
+        ({"start": "end", "steps": {"end": {"ask": "?"}}}, "step 'end'"),
+        ({"start": "a", "steps": {"a": {"ask": "?", "next": ["b"]}}}, "step 'a': next step"),
+        ({"start": "a", "steps": {"a": {"ask": "?", "next": {"x": ["b"]}}}}, "step 'a': next step"),
+        ({"start": "a", "steps": {"a": {"ask": "?", "type": "yesno", "next": {"maybe": "end"}}}}, "yes/no"),
+        (
+            {"start": "a", "steps": {"a": {"ask": "?", "type": "choice", "options": ["x"], "next": {"y": "end"}}}},
+            "options",
+        ),
+        ({"start": "a", "steps": {"a": {"ask": "?", "type": "number", "min": 5, "max": 1}}}, "'min' is more"),
+        ({"start": "a", "steps": {"a": {"ask": "?", "min": 1}}}, "number step"),
+        ({"start": "a", "steps": {"a": {"ask": "?", "save": "contact."}}}, "contact.<field>"),
+        ({"start": "a", "steps": {"a": {"ask": "?"}}, "end": 5}, "'end'"),
+        ({"start": "a", "steps": {"a": {"ask": "?"}}, "max_retry": 5}, "unknown field 'max_retry'"),
+        ([], "JSON object"),
+    ],
+)
+def test_more_bad_flows_name_the_step_or_field(flow, problem):
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        validate_flow(flow)
+
+
+def in_parallel(app, texts: list[tuple[str, str]]) -> list[BaseException]:
+    """Receive the messages at once, one thread and one database connection each."""
+    carrier = Keyword.get().number.carrier
+    db.close()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(texts))
+
+    def run(phone: str, text: str) -> None:
+        try:
+            with app.app_context(), db.connection_context():
+                barrier.wait()
+                receive(carrier, InboundSms(f"m{next(ids)}", phone, NUMBER, text))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=pair) for pair in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    db.connect(reuse_if_open=True)
+    return errors
+
+
+def test_racing_starts_leave_one_active_conversation(app, survey):
+    Keyword.update(flow={**SURVEY, "max_retries": 10}).execute()  # SQLite runs them in turn: retries
+    assert in_parallel(app, [(ANNA, "survey")] * 6) == []
+    assert Conversation.select().where(Conversation.active_key.is_null(False)).count() == 1
+    outcomes = {m.outcome for m in InboundMessage.select()}
+    assert outcomes <= {"started", "restarted", "already running", "asked again"} and "started" in outcomes
+    assert InboundMessage.select().count() == 6
+
+
+def test_racing_answers_are_taken_one_after_the_other(app, survey):
+    say(survey, ANNA, "survey")
+    assert in_parallel(app, [(ANNA, "4"), (ANNA, "5")]) == []
+    row = Conversation.get()
+    assert (row.step, row.retries, len(row.answers)) == ("back", 1, 1)  # the second "stars" answer met step 2
