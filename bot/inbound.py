@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from flask import current_app
 from peewee import IntegrityError
@@ -24,6 +25,7 @@ from models import (
     Carrier,
     InboundMessage,
     InboundPart,
+    Keyword,
     OutboundMessage,
     VirtualNumber,
     db,
@@ -70,6 +72,11 @@ class Conversation:
         )
         self.replies.append(message)
         return message
+
+    @cached_property
+    def keywords(self) -> list[Keyword]:
+        """The number's custom keywords, read once per message however many handlers look."""
+        return list(Keyword.select().where(Keyword.number == self.number))
 
     def replies_last_hour(self) -> int:
         since = utcnow() - timedelta(hours=1)

@@ -41,7 +41,7 @@ def keyword_for(conversation: Conversation, message: Parsed) -> tuple[Keyword, s
     """The number's keyword whose word or alias starts the body (the longest phrase wins)."""
     candidates = [
         (keyword, phrase)
-        for keyword in Keyword.select().where(Keyword.number == conversation.number)
+        for keyword in conversation.keywords
         for phrase in (keyword.word, *keyword.aliases)
         if message.starts_with(phrase)
     ]

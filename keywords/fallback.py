@@ -9,7 +9,6 @@ import difflib
 from bot.inbound import Conversation, Outcome
 from keywords.registry import FALLBACK, handles
 from keywords.text import Parsed
-from models import Keyword
 
 NEAR_MISS_CUTOFF = 0.75
 NEAR_MISS_MAX_WORDS = 3
@@ -19,7 +18,7 @@ ALWAYS_SUGGESTED = ("help",)  # never STOP: "shop" must not be told to opt out
 def suggestion(conversation: Conversation, message: Parsed) -> str | None:
     if not message.keyword or len(message.words) > NEAR_MISS_MAX_WORDS:
         return None
-    words = [k.word for k in Keyword.select(Keyword.word).where(Keyword.number == conversation.number)]
+    words = [keyword.word for keyword in conversation.keywords]
     words += ["save"] if conversation.number.save_enabled else []
     close = difflib.get_close_matches(message.keyword, [*words, *ALWAYS_SUGGESTED], n=1, cutoff=NEAR_MISS_CUTOFF)
     return close[0] if close else None
