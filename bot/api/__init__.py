@@ -36,6 +36,14 @@ def requires(role: str) -> Callable[[F], F]:
     return decorate
 
 
+def owned(model: Any, object_id: int, what: str) -> Any:
+    """The account's object of `model` with that id, or a 404 (another account's object is not found)."""
+    row = model.get_or_none((model.id == object_id) & (model.account == g.account.id))
+    if row is None:
+        raise ApiError(404, "not_found", f"no {what} {object_id}")
+    return row
+
+
 @bp.get("/openapi.json")
 def openapi_document() -> Any:
     from bot.api.schema import openapi

@@ -6,7 +6,7 @@ from flask import g
 from peewee import IntegrityError
 
 from bot import users
-from bot.api import shapes
+from bot.api import owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import api_key, user
@@ -17,10 +17,7 @@ from models import ApiKey, User
 
 
 def own_user(user_id: int) -> User:
-    row = User.get_or_none((User.id == user_id) & (User.account == g.account.id))
-    if row is None:
-        raise ApiError(404, "not_found", f"no user {user_id}")
-    return row
+    return owned(User, user_id, "user")
 
 
 @route(
@@ -136,8 +133,5 @@ def create_api_key(body: dict) -> tuple[dict, int]:
 
 @route("DELETE", "/apikeys/<int:key_id>", role="admin", summary="Revoke an API key", status=204)
 def revoke_api_key(key_id: int) -> tuple[str, int]:
-    row = ApiKey.get_or_none((ApiKey.id == key_id) & (ApiKey.account == g.account.id))
-    if row is None:
-        raise ApiError(404, "not_found", f"no API key {key_id}")
-    revoke(row)
+    revoke(owned(ApiKey, key_id, "API key"))
     return "", 204

@@ -9,7 +9,7 @@ from flask import Response, current_app, g, request
 from peewee import JOIN, IntegrityError, fn
 
 from bot import phones
-from bot.api import shapes
+from bot.api import owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import contact as contact_json
@@ -31,17 +31,11 @@ def e164(raw: str, field: str = "phone") -> str:
 
 
 def own_contact(contact_id: int) -> Contact:
-    row = Contact.get_or_none((Contact.id == contact_id) & (Contact.account == g.account.id))
-    if row is None:
-        raise ApiError(404, "not_found", f"no contact {contact_id}")
-    return row
+    return owned(Contact, contact_id, "contact")
 
 
 def own_group(group_id: int) -> Group:
-    row = Group.get_or_none((Group.id == group_id) & (Group.account == g.account.id))
-    if row is None:
-        raise ApiError(404, "not_found", f"no group {group_id}")
-    return row
+    return owned(Group, group_id, "group")
 
 
 def set_groups(contact: Contact, names: list[str]) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask import g, request
 
 from bot import statuses
-from bot.api import shapes
+from bot.api import owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import inbound as inbound_json
@@ -38,10 +38,7 @@ def with_history(rows: list[OutboundMessage]) -> list[dict]:
 
 
 def own_message(message_id: int) -> OutboundMessage:
-    row = OutboundMessage.get_or_none((OutboundMessage.id == message_id) & (OutboundMessage.account == g.account.id))
-    if row is None:
-        raise ApiError(404, "not_found", f"no message {message_id}")
-    return row
+    return owned(OutboundMessage, message_id, "message")
 
 
 @route(
