@@ -1,0 +1,135 @@
+"""The send governor: the one place that decides when a message may go (SPEC §12).
+
+- **Pacing**: a carrier's `mps` caps submissions per second across every worker. The cap is a sliding
+  one-second window kept in Redis and taken atomically by a Lua script, so any one-second span holds at
+  most `mps` submissions, whichever workers made them. A caller that is granted fewer slots than it asked
+  for re-schedules the rest for the moment a slot frees up; it never sleeps.
+- **Quiet hours**: an account's `{"start": "HH:MM", "end": "HH:MM"}` window, judged in the recipient's
+  local time from `phonenumbers.timezone`. A number with several zones is held while any of them is
+  quiet, until a moment when none is. Where the zones' quiet windows cover the whole day (a country that
+  spans half the globe), waiting would never end: the message then goes when its first zone's window ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import timezone as number_timezones
+from redis import Redis
+
+WINDOW_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cap = tonumber(ARGV[1])
+local wanted = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000000)
+local used = redis.call('ZCARD', KEYS[1])
+local granted = math.min(wanted, math.max(0, cap - used))
+if granted > 0 then
+  local last = redis.call('INCRBY', KEYS[2], granted)
+  for i = last - granted + 1, last do
+    redis.call('ZADD', KEYS[1], now, i)
+  end
+end
+redis.call('PEXPIRE', KEYS[1], 2000)
+redis.call('PEXPIRE', KEYS[2], 2000)
+local wait = 0
+if granted < wanted then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  wait = tonumber(oldest[2]) + 1000000 - now
+end
+return {granted, wait}
+"""
+
+
+@dataclass(frozen=True)
+class Slots:
+    """What pacing allows now: `granted` submissions, and when to try again for the rest."""
+
+    granted: int
+    retry_after: timedelta
+
+
+def take_slots(redis: Redis, carrier_id: int, mps: int, wanted: int = 1) -> Slots:
+    """Take up to `wanted` submission slots of a carrier capped at `mps` per second (0: no cap)."""
+    if mps <= 0:
+        return Slots(wanted, timedelta(0))
+    script = _window_script(redis)
+    keys = [f"smsbot:pace:{carrier_id}", f"smsbot:pace:{carrier_id}:seq"]
+    granted, wait_us = script(keys=keys, args=[mps, wanted])
+    return Slots(int(granted), timedelta(microseconds=max(0, int(wait_us))))
+
+
+def _window_script(redis: Redis):  # type: ignore[no-untyped-def]
+    """The registered script, once per client (register_script caches the SHA, not the client)."""
+    script = getattr(redis, "_smsbot_pace_script", None)
+    if script is None:
+        script = redis.register_script(WINDOW_SCRIPT)
+        redis._smsbot_pace_script = script  # type: ignore[attr-defined]
+    return script
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, value: dict | None) -> QuietHours | None:
+        """From the account's stored `{"start": "HH:MM", "end": "HH:MM"}`; None or an empty window: none."""
+        if not value:
+            return None
+        start, end = (time.fromisoformat(value[name]) for name in ("start", "end"))
+        return None if start == end else cls(start, end)
+
+    def contains(self, local: time) -> bool:
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def ends_after(self, local: datetime) -> datetime:
+        """The first end of the window at or after `local` (a time in that zone)."""
+        end = datetime.combine(local.date(), self.end, tzinfo=local.tzinfo)
+        return end if end > local else end + timedelta(days=1)
+
+
+def quiet_until(window: QuietHours | None, recipient: str, now: datetime) -> datetime | None:
+    """When a business send to `recipient` may go, as naive UTC, or None when it may go now.
+
+    `now` is naive UTC like every stored time.
+    """
+    zones = recipient_zones(recipient)
+    if window is None or not zones:
+        return None
+    moment = now.replace(tzinfo=UTC)
+    for _ in range(len(zones) * 2 + 1):
+        quiet = [zone for zone in zones if window.contains(moment.astimezone(zone).time())]
+        if not quiet:
+            break
+        moment = max(window.ends_after(moment.astimezone(zone)) for zone in quiet).astimezone(UTC)
+        if moment - now.replace(tzinfo=UTC) > timedelta(days=1):
+            moment = window.ends_after(now.replace(tzinfo=UTC).astimezone(zones[0])).astimezone(UTC)
+            break
+    else:
+        moment = window.ends_after(now.replace(tzinfo=UTC).astimezone(zones[0])).astimezone(UTC)
+    return None if moment == now.replace(tzinfo=UTC) else moment.replace(tzinfo=None)
+
+
+@lru_cache(maxsize=4096)
+def recipient_zones(recipient: str) -> tuple[ZoneInfo, ...]:
+    """The time zones of an E.164 number that the zone database knows (none for an unknown prefix)."""
+    try:
+        names = number_timezones.time_zones_for_number(phonenumbers.parse(recipient))
+    except phonenumbers.NumberParseException:
+        return ()
+    zones = []
+    for name in names:
+        try:
+            zones.append(ZoneInfo(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            continue  # phonenumbers' "Etc/Unknown"
+    return tuple(zones)
