@@ -65,3 +65,72 @@ def test_interactive_chat_reads_lines_until_an_empty_one(
     assert result.exit_code == 0, result.output
     assert "bot> Demo help. Reply STOP to opt out." in result.output
     assert "201] DeliveredToHandset" in result.output
+
+
+TRANSCRIPT = """\
+# a business's keyword setup, kept under test
+> SAVE Anna Berg vip
+< Saved Anna Berg in vip.
+
+> HELP
+< Demo help. Reply STOP to opt out.
+> nothing to see
+"""
+
+
+@pytest.fixture
+def demo_number(make_account, make_carrier, make_number):
+    return make_number(
+        make_account(name="Demo"),
+        make_carrier("simulator", name="sim", secret=""),
+        "+46700000001",
+        help_text="Demo help. Reply STOP to opt out.",
+    )
+
+
+def test_a_transcript_that_matches_passes(runner, live_server, demo_number, tmp_path):
+    script = tmp_path / "keywords.txt"
+    script.write_text(TRANSCRIPT, encoding="utf-8")
+    result = runner.invoke(args=["chat", "--number", "+46700000001", "--script", str(script), "--wait", "5"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "you> SAVE Anna Berg vip",
+        "bot> Saved Anna Berg in vip.",
+        "you> HELP",
+        "bot> Demo help. Reply STOP to opt out.",
+        "you> nothing to see",
+        "transcript passed: 3 messages",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        (
+            TRANSCRIPT.replace("< Saved Anna Berg in vip.", "< Saved Anna Berg in VIP."),
+            "line 2 ('SAVE Anna Berg vip'), reply 1: expected 'Saved Anna Berg in VIP.', got 'Saved Anna Berg in vip.'",
+        ),
+        (
+            TRANSCRIPT + "< a reply that never comes\n",
+            "line 7 ('nothing to see'), reply 1: expected 'a reply that never comes', got None",
+        ),
+        (
+            TRANSCRIPT.replace("< Demo help. Reply STOP to opt out.\n", ""),
+            "line 5 ('HELP'), reply 1: expected None, got 'Demo help. Reply STOP to opt out.'",
+        ),
+    ],
+)
+def test_the_first_difference_fails_with_its_line(runner, live_server, demo_number, tmp_path, changed, message):
+    script = tmp_path / "keywords.txt"
+    script.write_text(changed, encoding="utf-8")
+    result = runner.invoke(args=["chat", "--number", "+46700000001", "--script", str(script), "--wait", "1"])
+    assert result.exit_code == 1
+    assert f"Error: {message}" in result.output
+
+
+def test_a_transcript_line_without_a_marker_is_refused(runner, live_server, demo_number, tmp_path):
+    script = tmp_path / "keywords.txt"
+    script.write_text("> HELP\nDemo help.\n", encoding="utf-8")
+    result = runner.invoke(args=["chat", "--number", "+46700000001", "--script", str(script)])
+    assert result.exit_code == 1
+    assert "line 2: expected '> text' or '< reply', got 'Demo help.'" in result.output
