@@ -282,6 +282,20 @@ class Conversation(BaseModel):
     outcome = CharField(default="")  # completed | failed | stopped | expired | replaced | cancelled
 
 
+class TrackedLink(BaseModel):
+    """A URL of a sent message replaced by a short link of ours, one per recipient; counts its clicks."""
+
+    code = CharField(unique=True)
+    account = ForeignKeyField(Account, backref="links", on_delete="CASCADE")
+    message = ForeignKeyField(OutboundMessage, null=True, backref="links", on_delete="CASCADE")
+    batch = CharField(null=True, index=True)
+    url = TextField()
+    clicks = IntegerField(default=0)
+    first_clicked_at = DateTimeField(null=True)
+    last_clicked_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -306,4 +320,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     LedgerEntry,
     UserToken,
     Conversation,
+    TrackedLink,
 ]

@@ -15,7 +15,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app: defaults, then the environment, then `test_config`; then every subsystem."""
     import keywords
     import webhooks
-    from bot import api, cli, config, db, errors, health, password_page, unsubscribe
+    from bot import api, cli, config, db, errors, health, links, password_page, unsubscribe
 
     instance = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "SMSBOT_INSTANCE_PATH", os.path.join(PROJECT_ROOT, "instance")
@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     health.init_app(app)
     unsubscribe.init_app(app)
+    links.init_app(app)
     password_page.init_app(app)
     cli.init_app(app)
     return app

@@ -1,0 +1,39 @@
+"""Tracked links: URLs become short links of ours, a click is counted and redirected."""
+
+from __future__ import annotations
+
+import re
+
+from bot import links
+from models import TrackedLink
+
+
+def test_each_url_becomes_a_short_link_and_punctuation_stays_outside(app, make_account) -> None:
+    app.config["SHORT_LINK_BASE_URL"] = "https://x.se"
+    shortened = links.shorten("Sale! https://shop.example/a?b=1, and (https://shop.example/c). Bye")
+    first, second = (code for code, _ in shortened.links)
+    assert shortened.text == f"Sale! https://x.se/l/{first}, and (https://x.se/l/{second}). Bye"
+    assert [url for _, url in shortened.links] == ["https://shop.example/a?b=1", "https://shop.example/c"]
+    assert all(re.fullmatch(r"[A-Za-z0-9]{7}", code) for code in (first, second))
+    assert len(f"https://x.se/l/{first}") <= 22
+
+
+def test_our_own_links_and_plain_text_stay(app) -> None:
+    own = f"{app.config['PUBLIC_BASE_URL']}/u/abcdefghijklmnopqrstuvwx"
+    assert links.shorten(f"Stop: {own}").text == f"Stop: {own}"
+    assert links.shorten("no links here").links == []
+
+
+def test_a_click_is_counted_and_redirected(client, make_account) -> None:
+    account = make_account()
+    shortened = links.shorten("Read https://news.example/story")
+    links.save(shortened, account.id, None, "batch-1")
+    code = shortened.links[0][0]
+    for _ in range(2):
+        answer = client.get(f"/l/{code}")
+        assert answer.status_code == 302
+        assert answer.headers["Location"] == "https://news.example/story"
+    link = TrackedLink.get(TrackedLink.code == code)
+    assert (link.clicks, link.batch) == (2, "batch-1")
+    assert link.first_clicked_at <= link.last_clicked_at
+    assert client.get("/l/unknown").status_code == 404
