@@ -149,3 +149,9 @@ def test_a_retried_inbound_is_answered_the_same_and_stored_once(client, carrier)
 
 def test_unknown_carrier(client, carrier):
     check_unknown_carrier(client)
+
+
+@pytest.mark.parametrize("name", ["a%00b", "%ED%A0%80", "x" * 300])
+def test_a_carrier_name_that_cannot_exist_is_404(client, carrier, name):
+    response = client.post(f"/webhooks/{name}/inbound", data=b"{}")
+    assert (response.status_code, response.json["error"]["code"]) == (404, "not_found")
