@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+run: export SMSBOT_ENV ?= development
 run: $(STAMP)
 	$(BIN)/smsbot db upgrade
 	$(BIN)/smsbot demo

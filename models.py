@@ -76,6 +76,8 @@ class Carrier(BaseModel):
     secret = CharField(default="")  # signing secret / auth token
     username = CharField(default="")  # e.g. Twilio account SID
     url = CharField(default="")  # outbound base URL
+    signature_secret = CharField(default="")  # webhook signing secret where it differs from `secret` (Vonage)
+    signature_method = CharField(default="")  # the carrier's signing method, e.g. Vonage md5hash | sha256
     created_at = DateTimeField(default=utcnow)
 
 
@@ -144,7 +146,7 @@ class GroupMember(BaseModel):
 class BlockEntry(BaseModel):
     account = ForeignKeyField(Account, backref="block_entries", on_delete="CASCADE")
     phone = CharField()
-    source = CharField(default="keyword")  # keyword | link | api | manual
+    source = CharField(default="keyword")  # keyword | link | api | manual | carrier
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -168,7 +170,11 @@ class InboundMessage(BaseModel):
 
 
 class InboundPart(BaseModel):
-    """One part of a concatenated inbound SMS, kept until every part has arrived."""
+    """One part of a concatenated inbound SMS, kept until every part has arrived (bot/concat.py).
+
+    An assembled part is kept (with `assembled_at`) until it expires, so a carrier's late retry of it is
+    recognised by its own id instead of starting a new message.
+    """
 
     carrier = ForeignKeyField(Carrier, on_delete="CASCADE")
     sender = CharField()
@@ -178,9 +184,10 @@ class InboundPart(BaseModel):
     carrier_message_id = CharField()
     body = TextField(default="")
     received_at = DateTimeField(default=utcnow)
+    assembled_at = DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("carrier", "sender", "reference", "part"), True),)
+        indexes = ((("carrier", "carrier_message_id"), True), (("carrier", "sender", "reference"), False))
 
 
 class OutboundMessage(BaseModel):
@@ -232,6 +239,7 @@ class PendingReport(BaseModel):
     upstream_id = CharField()
     code = IntegerField()
     detail = CharField(default="")
+    opt_out = BooleanField(default=False)  # the carrier says the recipient opted out (StatusReport.opt_out)
     received_at = DateTimeField(default=utcnow)
 
     class Meta:

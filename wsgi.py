@@ -3,8 +3,12 @@
 from flask.cli import FlaskGroup, routes_command, shell_command
 
 from bot import create_app
+from bot.environment import ConfigError
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as exc:  # one clear line on stderr and exit status 1, for gunicorn and the CLI alike
+    raise SystemExit(f"smsbot: {exc}") from None
 cli = FlaskGroup(
     create_app=lambda: app,
     add_default_commands=False,  # `smsbot run` is ours: web and worker together

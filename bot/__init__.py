@@ -12,16 +12,20 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create the app: defaults, then the environment, then `test_config`; then every subsystem."""
+    """Create the app: defaults, then the environment, then `test_config`; then every subsystem.
+
+    Raises bot.environment.ConfigError for a configuration production refuses (one line to show).
+    """
     import keywords
     import webhooks
-    from bot import api, cli, config, db, errors, health, links, password_page, unsubscribe
+    from bot import api, cli, config, db, environment, errors, health, links, password_page, unsubscribe
 
     instance = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "SMSBOT_INSTANCE_PATH", os.path.join(PROJECT_ROOT, "instance")
     )
     app = Flask(__name__, instance_path=instance)
     config.load(app.config, test_config)
+    environment.check(app.config)  # raises ConfigError: production without SMSBOT_SECRET_KEY
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
     db.init_app(app)

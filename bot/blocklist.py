@@ -7,7 +7,7 @@ from peewee import IntegrityError
 from bot.outbound import is_blocked
 from models import Account, BlockEntry, db
 
-SOURCES = ("keyword", "link", "api", "manual")
+SOURCES = ("keyword", "link", "api", "manual", "carrier")
 
 
 def block(account: Account, phone: str, source: str) -> bool:

@@ -63,6 +63,7 @@ class StatusReport:
     upstream_id: str
     code: int
     detail: str  # the carrier's own words, kept in the history
+    opt_out: bool = False  # the carrier says the recipient opted out: the report service blocks them
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ class Submitted:
 
 class CarrierAdapter(ABC):
     kind: ClassVar[str]
+    development_only: ClassVar[bool] = False  # refused in production (bot/environment.py): the simulator
+    separate_signature_secret: ClassVar[bool] = False  # webhooks signed with Carrier.signature_secret
+    signature_methods: ClassVar[tuple[str, ...]] = ()  # choices for Carrier.signature_method, default first
+
+    def webhook_secret(self, carrier: Carrier) -> str:
+        """The secret that signs this carrier's webhooks; empty means they come unsigned."""
+        return carrier.signature_secret if self.separate_signature_secret else carrier.secret
 
     @abstractmethod
     def verify(self, carrier: Carrier, request: Request) -> None:

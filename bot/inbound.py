@@ -18,13 +18,13 @@ from peewee import IntegrityError
 
 from bot import phones
 from bot.carriers import InboundSms
+from bot.concat import reassemble
 from bot.outbound import Draft, accept
 from bot.queue import enqueue_after_commit
 from models import (
     Account,
     Carrier,
     InboundMessage,
-    InboundPart,
     Keyword,
     OutboundMessage,
     VirtualNumber,
@@ -140,6 +140,9 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
     )
     if number is None:
         message.outcome = "unrouted"
+    elif number.carrier_id != message.carrier_id:
+        message.outcome = f"unrouted: {number.number} is served by another carrier"
+        number = None
     elif phones.sender_kind(message.sender) != "e164":
         message.number = number
         message.outcome = "not answered: short code or alphanumeric sender"
@@ -184,51 +187,6 @@ def normalised_recipient(raw: str) -> str:
         return phones.to_e164(raw, current_app.config["DEFAULT_REGION"])
     except phones.PhoneError:
         return raw.strip()
-
-
-def reassemble(carrier: Carrier, sms: InboundSms) -> InboundSms | None:
-    """Keep one part of a concatenated SMS; once all parts are in, return the whole message.
-
-    The carrier row is locked first (a no-op on SQLite, whose write transactions are serial), so two
-    last parts arriving at once cannot both miss each other.
-    """
-    assert sms.part is not None
-    if db.for_update:
-        Carrier.select().where(Carrier.id == carrier.id).for_update().get()
-    try:
-        with db.atomic():
-            InboundPart.create(
-                carrier=carrier,
-                sender=sms.sender,
-                reference=sms.part.reference,
-                part=sms.part.number,
-                total=sms.part.total,
-                carrier_message_id=sms.message_id,
-                body=sms.text,
-            )
-    except IntegrityError:
-        return None  # a retried part
-    parts = list(
-        InboundPart.select()
-        .where(
-            (InboundPart.carrier == carrier)
-            & (InboundPart.sender == sms.sender)
-            & (InboundPart.reference == sms.part.reference)
-        )
-        .order_by(InboundPart.part)
-    )
-    if len(parts) < sms.part.total:
-        return None
-    for part in parts:
-        part.delete_instance()
-    return InboundSms(
-        message_id=f"concat:{sms.sender}:{sms.part.reference}",
-        sender=sms.sender,
-        recipient=sms.recipient,
-        text="".join(part.body for part in parts),
-        received_at=sms.received_at,
-        carrier_replied=sms.carrier_replied,
-    )
 
 
 def copy_and_forward(message: InboundMessage, number: VirtualNumber) -> None:

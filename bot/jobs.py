@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from rq import get_current_job
 
-from bot import carriers, flows
+from bot import carriers, concat, flows
 from bot.outbound import advance, record
 from bot.queue import enqueue_in, enqueue_send, has_live_job
 from bot.reports import apply_pending
@@ -134,6 +134,7 @@ def sweep() -> dict[str, int]:
     if requeued or unknown:
         log.info("sweep: %s re-enqueued, %s marked 599", requeued, unknown)
     flows.expire_idle()  # idle flow conversations end as "expired" (bot/flows.py)
+    concat.expire_parts()  # parts of long inbound SMS that waited too long (bot/concat.py)
     schedule_sweep()
     return {"requeued": requeued, "unknown": unknown}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import CharField, Database
+from peewee import BooleanField, CharField, Database, DateTimeField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import ALL_MODELS, Conversation, SchemaVersion, TrackedLink, UserToken, db
@@ -35,6 +35,36 @@ def outbound_batches(database: Database) -> None:
     )
 
 
+def carrier_trust(database: Database) -> None:
+    """Signature secret and method per carrier, opt-out flag on early reports, multipart parts keyed by id.
+
+    A Vonage carrier used `secret` for both the API and webhook signatures: it keeps that secret (md5hash)
+    for webhooks until the operator sets its own signature secret.
+    """
+    migrator = SchemaMigrator.from_database(database)
+    carrier = {column.name for column in database.get_columns("carrier")}
+    if "signature_secret" not in carrier:
+        migrate(
+            migrator.add_column("carrier", "signature_secret", CharField(default="")),
+            migrator.add_column("carrier", "signature_method", CharField(default="")),
+        )
+        database.execute_sql(
+            "UPDATE carrier SET signature_secret = secret, signature_method = 'md5hash' WHERE kind = 'vonage'"
+        )
+    if "opt_out" not in {column.name for column in database.get_columns("pending_report")}:
+        migrate(migrator.add_column("pending_report", "opt_out", BooleanField(default=False)))
+    if "assembled_at" not in {column.name for column in database.get_columns("inbound_part")}:
+        migrate(migrator.add_column("inbound_part", "assembled_at", DateTimeField(null=True)))
+    indexes = {index.name for index in database.get_indexes("inbound_part")}
+    if "inbound_part_carrier_id_sender_reference_part" in indexes:
+        migrate(migrator.drop_index("inbound_part", "inbound_part_carrier_id_sender_reference_part"))
+    if "inbound_part_carrier_id_carrier_message_id" not in indexes:
+        migrate(
+            migrator.add_index("inbound_part", ("carrier_id", "carrier_message_id"), True),
+            migrator.add_index("inbound_part", ("carrier_id", "sender", "reference"), False),
+        )
+
+
 def tracked_links(database: Database) -> None:
     database.create_tables([TrackedLink], safe=True)
 
@@ -43,6 +73,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
     (3, outbound_batches),
+    (5, carrier_trust),
     (10, tracked_links),
 ]
 

@@ -25,6 +25,8 @@ NUMERIC_SENDER = re.compile(r"\+?[0-9]{1,15}")
 SHORT_CODE = re.compile(r"[0-9]{3,8}")
 EXTENSION = re.compile(r"(ext\.?|x|#)\s*\d+$", re.IGNORECASE)
 PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+?\d[\d \-]{5,}\d(?!\w)")
+# What could end a log line or confuse its reader: C0/C1 controls, Unicode line breaks, lone surrogates.
+UNSAFE_IN_LOG = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 class PhoneError(ValueError):
@@ -104,10 +106,15 @@ def mask_in_text(text: str) -> str:
     return PHONE_IN_TEXT.sub(lambda m: mask(m.group()) if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text)
 
 
+def escape_controls(text: str) -> str:
+    """Write control characters as escapes (a newline as \\n), so that one record stays one log line."""
+    return UNSAFE_IN_LOG.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class PhoneMaskingFilter(logging.Filter):
-    """Rewrite log records so that no full phone number reaches a log."""
+    """Rewrite log records so that no full phone number reaches a log and no value forges a log line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_in_text(record.getMessage())
+        record.msg = mask_in_text(escape_controls(record.getMessage()))
         record.args = None
         return True

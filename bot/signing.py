@@ -34,5 +34,5 @@ def verify(secret: str, body: bytes, header: str | None, tolerance: int) -> None
     if abs(time.time() - timestamp) > tolerance:
         raise WebhookError(403, "signature timestamp outside the tolerance", HEADER)
     expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    if not hmac.compare_digest(expected, fields.get("v1", "")):
+    if not hmac.compare_digest(expected.encode(), fields.get("v1", "").encode("utf-8", "surrogatepass")):
         raise WebhookError(403, "signature does not match", HEADER)

@@ -46,6 +46,7 @@ class Case:
     inbound: dict[str, str] | None = None  # expected fields of the stored inbound row
     status: int | None = None  # expected status of the tracked message after a report
     body_contains: str = ""
+    field: str | None = None  # the field a 4xx error must name
 
 
 def row_counts() -> dict[str, int]:
@@ -72,6 +73,8 @@ def run(client: FlaskClient, carrier: Carrier, case: Case, signer: Signer) -> No
     assert response.status_code == case.answer, (case.label, response.get_data(as_text=True))
     if response.status_code >= 400:
         assert response.json["error"]["message"], case.label
+    if case.field is not None:
+        assert response.json["error"]["field"] == case.field, (case.label, response.json)
     if case.body_contains:
         assert case.body_contains in response.get_data(as_text=True), case.label
     after = row_counts()

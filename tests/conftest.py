@@ -58,6 +58,7 @@ def schema(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathF
 def base_config(database_url: str, redis_url: str, instance: str) -> dict[str, Any]:
     return {
         "TESTING": True,
+        "ENV": "test",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "INSTANCE_PATH": instance,
@@ -189,6 +190,7 @@ def spawn_worker(schema: dict[str, Any], tmp_path: Any) -> Iterator[Callable[...
             "REDIS_URL": schema["REDIS_URL"],
             "SMSBOT_INSTANCE_PATH": str(tmp_path),
             "SMSBOT_QUEUE_NAME": schema["QUEUE_NAME"],
+            "SMSBOT_ENV": "test",
             **settings,
         }
         process = subprocess.Popen(

@@ -24,6 +24,7 @@ def free_port() -> int:
 def test_run_serves_health_and_replies_through_the_simulator(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL")}
     env["SMSBOT_INSTANCE_PATH"] = str(tmp_path)
+    env["SMSBOT_ENV"] = "development"  # as `make run` sets it
     smsbot = [sys.executable, "-m", "wsgi"]
     for command in (["db", "upgrade"], ["db", "upgrade"], ["demo"]):
         subprocess.run(smsbot + command, env=env, cwd=ROOT, check=True, capture_output=True, timeout=60)

@@ -95,6 +95,38 @@ CASES = [
         status=111,
     ),
     Case("unsigned report", "status", {"id": UPSTREAM_ID, "stat": "DELIVRD"}, 401, NOTHING, UNSIGNED, status=111),
+    Case("JSON nested thousands deep", "inbound", b'{"id": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", 400, NOTHING),
+    Case("a report nested thousands deep", "status", b"[" * 20_000 + b"]" * 20_000, 400, NOTHING, status=111),
+    *[
+        Case(f"received_at {value}", "inbound", {**SMS, "received_at": value}, 400, NOTHING, field="received_at")
+        for value in [
+            "9999-12-31T23:59:59-01:00",
+            "0001-01-01T00:00:00+01:00",
+            "2999-01-01T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            12,
+        ]
+    ],
+    Case(
+        "a lone surrogate in the text is stored as U+FFFD",
+        "inbound",
+        {**SMS, "text": "HELP \ud800"},
+        writes=REPLY,
+        inbound={"body": "HELP \ufffd", "action": "help"},
+    ),
+    Case("NUL in the text is dropped", "inbound", {**SMS, "text": "HE\x00LP"}, writes=REPLY, inbound={"body": "HELP"}),
+    *[
+        Case(f"NUL in {name}", "inbound", {**SMS, name: SMS[name] + "\x00"}, 400, NOTHING, field=name)
+        for name in ("id", "from", "to")
+    ],
+    *[
+        Case(f"{name} longer than its column", "inbound", {**SMS, name: "7" * 256}, 400, NOTHING, field=name)
+        for name in ("id", "from", "to")
+    ],
+    Case("NUL in a report's id", "status", {"id": "up-\x00", "stat": "DELIVRD"}, 400, NOTHING, field="id", status=111),
+    Case("NUL in err", "status", {"id": UPSTREAM_ID, "stat": "UNDELIV", "err": "\x00"}, 400, NOTHING, field="err"),
+    Case("a report's stat too long", "status", {"id": UPSTREAM_ID, "stat": "X" * 300}, 400, NOTHING, field="stat"),
 ]
 
 
@@ -117,3 +149,9 @@ def test_a_retried_inbound_is_answered_the_same_and_stored_once(client, carrier)
 
 def test_unknown_carrier(client, carrier):
     check_unknown_carrier(client)
+
+
+@pytest.mark.parametrize("name", ["a%00b", "%ED%A0%80", "x" * 300])
+def test_a_carrier_name_that_cannot_exist_is_404(client, carrier, name):
+    response = client.post(f"/webhooks/{name}/inbound", data=b"{}")
+    assert (response.status_code, response.json["error"]["code"]) == (404, "not_found")

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+from urllib.parse import urlencode
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from bot.carriers import SendError, Submission, adapter_for
-from tests.carrier_cases import BAD_SIGNATURE, NUMBER, PHONE, UNSIGNED, UPSTREAM_ID, Case, run
+from bot.reports import apply_pending
+from models import BlockEntry, InboundMessage, OutboundMessage
+from tests.carrier_cases import BAD_SIGNATURE, NUMBER, PHONE, UNSIGNED, UPSTREAM_ID, Case, run, tracked_message
 from webhooks.twilio import EMPTY_TWIML, signature, url_variants
 
 PUBLIC = "http://smsbot.test"
+FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.mark.parametrize(
@@ -28,6 +35,26 @@ def test_twilio_signature_vectors(caller, expected):
         "To": ["+18005551212"],
     }
     assert signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", params) == expected
+
+
+def sdk_signature(token: str, url: str, form: list[tuple[str, str]]) -> str:
+    """As Twilio's RequestValidator signs: names sorted, each distinct value of a name once, sorted."""
+    names = sorted({name for name, _ in form})
+    signed = url + "".join(name + value for name in names for value in sorted({v for n, v in form if n == name}))
+    return base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [[("MediaUrl0", "https://a.example/1")] * 2, [("Tag", "b"), ("Tag", "a"), ("Tag", "b")]],
+    ids=["identical values", "distinct and identical values"],
+)
+def test_repeated_parameters_are_signed_as_the_sdk_signs_them(client, carrier, extra):
+    form = [*SMS.items(), *extra]
+    headers = {"X-Twilio-Signature": sdk_signature("auth-token", PUBLIC + "/webhooks/tw/inbound", form)}
+    response = client.post("/webhooks/tw/inbound", data=urlencode(form), headers=headers, content_type=FORM)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert InboundMessage.get().action == "save"
 
 
 def test_url_variants_with_and_without_default_port():
@@ -103,6 +130,33 @@ CASES = [
         ]
     ],
     Case("queued is not a step forward from 111", "status", callback("queued"), writes={"MessageEvent": 1}, status=111),
+    Case(
+        "21610: the recipient unsubscribed at Twilio, blocked here too",
+        "status",
+        callback("failed", "21610"),
+        writes={"MessageEvent": 1, "BlockEntry": 1},
+        status=405,
+    ),
+    *[
+        Case(f"failed {error}", "status", callback("failed", error), writes={"MessageEvent": 1}, status=code)
+        for error, code in [("21211", 409), ("21614", 410), ("21635", 410), ("21408", 406)]
+    ],
+    Case("NUL in ErrorCode", "status", callback("failed", "30003\x00"), 400, NOTHING, field="ErrorCode", status=111),
+    Case(
+        "NUL in the Body is dropped",
+        "inbound",
+        {**SMS, "Body": "SAVE\x00 Anna"},
+        writes=SAVED,
+        inbound={"body": "SAVE Anna"},
+    ),
+    *[
+        Case(f"NUL in {name}", "inbound", {**SMS, name: SMS[name] + "\x00"}, 400, NOTHING, field=name)
+        for name in ("From", "To", "MessageSid")
+    ],
+    *[
+        Case(f"{name} longer than its column", "inbound", {**SMS, name: "S" * 256}, 400, NOTHING, field=name)
+        for name in ("From", "To", "MessageSid")
+    ],
 ]
 
 
@@ -116,6 +170,25 @@ def carrier(make_account, make_carrier, make_number):
 @pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
 def test_twilio_webhooks(client, carrier, case):
     run(client, carrier, case, signer)
+
+
+def test_a_carrier_opt_out_blocks_the_recipient_with_source_carrier(client, carrier):
+    run(client, carrier, next(case for case in CASES if case.label.startswith("21610")), signer)
+    entry = BlockEntry.get()
+    assert (entry.phone, entry.source, entry.account.name) == (PHONE, "carrier", "Shop")
+
+
+def test_an_early_opt_out_report_blocks_once_its_message_is_known(client, carrier):
+    body, headers = signer(
+        carrier, "/webhooks/tw/status", {**callback("failed", "21610"), "MessageSid": "SM-early"}, ""
+    )
+    assert client.post("/webhooks/tw/status", data=body, headers=headers).status_code == 200
+    assert BlockEntry.select().count() == 0
+    message = tracked_message(carrier)
+    OutboundMessage.update(upstream_id="SM-early").where(OutboundMessage.id == message.id).execute()
+    assert apply_pending(OutboundMessage.get_by_id(message.id)) == 1
+    assert OutboundMessage.get_by_id(message.id).status == 405
+    assert [(e.phone, e.source) for e in BlockEntry.select()] == [(PHONE, "carrier")]
 
 
 def submission(message_id: int = 7) -> Submission:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import time
 
 import pytest
@@ -10,20 +13,43 @@ from pytest_httpserver import HTTPServer
 from bot.carriers import SendError, Submission, adapter_for
 from models import InboundMessage, InboundPart
 from tests.carrier_cases import BAD_SIGNATURE, NUMBER, PHONE, STALE, UNSIGNED, UPSTREAM_ID, Case, run
-from webhooks.vonage import md5_signature
+from webhooks.vonage import signature
+
+# sms-reference §5.2: every parameter but sig, sorted, "&" and "=" in values as "_", "&k=v" joined.
+PARAMS = {"timestamp": "1461605396", "b": "x&y=z", "a": "1", "sig": "not signed"}
+SIGNED = b"&a=1&b=x_y_z&timestamp=1461605396"
 
 
-def test_vonage_signature_vector():
-    assert (
-        md5_signature({"a": "1", "b": "2", "timestamp": "1461605396"}, "secret") == "6af838ef94998832dbfc29020b564830"
-    )
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("md5hash", hashlib.md5(SIGNED + b"secret").hexdigest()),
+        *[(method, hmac.new(b"secret", SIGNED, method).hexdigest()) for method in ("md5", "sha1", "sha256", "sha512")],
+    ],
+)
+def test_vonage_signature_by_method(method, expected):
+    assert signature(PARAMS, "secret", method) == expected
+
+
+def test_vonage_sdk_vector():
+    params = {"a": "1", "b": "2", "timestamp": "1461605396"}
+    assert signature(params, "secret") == "6af838ef94998832dbfc29020b564830"
+
+
+class AsJson(dict):
+    """A payload Vonage posts as JSON rather than as a form."""
 
 
 def signer(carrier, path, payload, mode):
-    if mode == UNSIGNED or not carrier.secret:
-        return payload, {}
-    signed = {**payload, "timestamp": str(int(time.time()) - (400 if mode == STALE else 0))}
-    signed["sig"] = md5_signature(signed, "wrong" if mode == BAD_SIGNATURE else carrier.secret)
+    if isinstance(payload, bytes):
+        return payload, {"Content-Type": "application/json"}
+    signed = dict(payload)
+    if mode != UNSIGNED and carrier.signature_secret:
+        signed["timestamp"] = str(int(time.time()) - (400 if mode == STALE else 0))
+        secret = "wrong" if mode == BAD_SIGNATURE else carrier.signature_secret
+        signed["sig"] = signature(signed, secret, carrier.signature_method)
+    if isinstance(payload, AsJson):
+        return json.dumps(signed).encode(), {"Content-Type": "application/json"}
     return signed, {}
 
 
@@ -72,6 +98,35 @@ CASES = [
         writes={"InboundPart": 1},
     ),
     *[
+        Case(f"concat {label}", "inbound", {**SMS, "concat": "true", **fields}, 400, NOTHING, field=field)
+        for label, fields, field in [
+            ("part 0", {"concat-ref": "9", "concat-total": "2", "concat-part": "0"}, "concat-part"),
+            ("part past the total", {"concat-ref": "9", "concat-total": "2", "concat-part": "3"}, "concat-part"),
+            ("total 256", {"concat-ref": "9", "concat-total": "256", "concat-part": "1"}, "concat-total"),
+            ("total 0", {"concat-ref": "9", "concat-total": "0", "concat-part": "1"}, "concat-total"),
+            ("part not a number", {"concat-ref": "9", "concat-total": "2", "concat-part": "one"}, "concat-part"),
+            ("no reference", {"concat-total": "2", "concat-part": "1"}, "concat-ref"),
+        ]
+    ],
+    Case("JSON nested thousands deep", "inbound", b'{"text": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", 400, NOTHING),
+    Case(
+        "a lone surrogate in the text is stored as U+FFFD",
+        "inbound",
+        AsJson({**SMS, "text": "HELP \ud800"}),
+        writes=REPLY,
+        inbound={"body": "HELP \ufffd", "action": "help"},
+    ),
+    Case("NUL in the text is dropped", "inbound", {**SMS, "text": "HE\x00LP"}, writes=REPLY, inbound={"body": "HELP"}),
+    *[
+        Case(f"NUL in {name}", "inbound", {**SMS, name: SMS[name] + "\x00"}, 400, NOTHING, field=name)
+        for name in ("msisdn", "to", "messageId")
+    ],
+    *[
+        Case(f"{name} longer than its column", "inbound", {**SMS, name: "4" * 256}, 400, NOTHING, field=name)
+        for name in ("msisdn", "to", "messageId")
+    ],
+    Case("NUL in err-code", "status", receipt("failed", "1\x00"), 400, NOTHING, field="err-code", status=111),
+    *[
         Case(f"{word} err {error}", "status", receipt(word, error), writes={"MessageEvent": 1}, status=code)
         for word, error, code in [
             ("accepted", "0", 112),
@@ -104,7 +159,14 @@ CASES = [
 
 @pytest.fixture
 def carrier(make_account, make_carrier, make_number):
-    vonage = make_carrier("vonage", name="vg", secret="sig-secret", username="api-key")
+    vonage = make_carrier(
+        "vonage",
+        name="vg",
+        secret="api-secret",
+        username="api-key",
+        signature_secret="sig-secret",
+        signature_method="md5hash",
+    )
     make_number(make_account(name="Shop"), vonage, NUMBER)
     return vonage
 
@@ -138,13 +200,39 @@ def test_concatenated_parts_are_reassembled_in_order_before_routing(client, carr
         assert post_part(client, carrier, part, text, message_id).status_code == 200
     inbound = InboundMessage.get()
     assert (inbound.body, inbound.action) == ("SAVE Anna Berg vip", "save")
-    assert InboundPart.select().count() == 0
+    assert InboundPart.select().where(InboundPart.assembled_at.is_null()).count() == 0
 
 
-def test_unsigned_webhooks_are_accepted_when_no_secret_is_set(client, carrier):
-    carrier.secret = ""
+def test_unsigned_webhooks_are_accepted_when_no_signature_secret_is_set(client, carrier):
+    carrier.signature_secret = ""
     carrier.save()
     assert client.post("/webhooks/vg/inbound", data=SMS).status_code == 200
+
+
+def test_the_api_secret_does_not_sign_webhooks(client, carrier):
+    payload = {**SMS, "timestamp": str(int(time.time()))}
+    payload["sig"] = signature(payload, carrier.secret)
+    assert client.post("/webhooks/vg/inbound", data=payload).status_code == 403
+
+
+@pytest.mark.parametrize("method", ["md5hash", "md5", "sha1", "sha256", "sha512"])
+def test_each_dashboard_method_is_accepted_in_any_case(client, carrier, method):
+    carrier.signature_method = method
+    carrier.save()
+    payload, _ = signer(carrier, "", SMS, "signed")
+    payload["sig"] = payload["sig"].upper()
+    assert client.post("/webhooks/vg/inbound", data=payload).status_code == 200
+    assert InboundMessage.get().action == "help"
+
+
+def test_a_signature_by_another_method_is_rejected(client, carrier):
+    carrier.signature_method = "sha256"
+    carrier.save()
+    payload = {**SMS, "timestamp": str(int(time.time()))}
+    payload["sig"] = signature(payload, "sig-secret", "md5hash")
+    response = client.post("/webhooks/vg/inbound", data=payload)
+    assert (response.status_code, response.json["error"]["field"]) == (403, "sig")
+    assert InboundMessage.select().count() == 0
 
 
 def submission(encoding: str = "GSM-7") -> Submission:

@@ -33,7 +33,7 @@ from bot.carriers import (
     register,
 )
 from models import Carrier
-from webhooks.fields import json_object, optional_time, text
+from webhooks.fields import json_object, message_text, optional_text, optional_time, text
 
 log = logging.getLogger("smsbot.webhooks.generic")
 
@@ -69,7 +69,7 @@ class Generic(CarrierAdapter):
             message_id=text(data, "id"),
             sender=text(data, "from"),
             recipient=text(data, "to"),
-            text=text(data, "text", allow_empty=True),
+            text=message_text(data, "text"),
             received_at=optional_time(data, "received_at"),
         )
 
@@ -82,7 +82,7 @@ class Generic(CarrierAdapter):
                 raise WebhookError(400, "status must be one of our status codes", "status")
             return StatusReport(upstream_id, code, f"status {code}")
         stat = text(data, "stat").upper()
-        err = str(data.get("err", ""))
+        err = optional_text(data, "err")
         code = STATUS_MAP.get(stat)
         if code is None:
             log.warning("unknown stat %r for %s: kept as 599", stat, upstream_id)

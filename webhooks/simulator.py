@@ -2,7 +2,8 @@
 
 It speaks the generic format (webhooks/generic.py) on both webhooks. With an empty secret it accepts
 unsigned requests, so a developer can `curl` an inbound SMS; with a secret it checks signatures like
-generic. What it "sends" is logged (recipient masked) and pushed to the Redis list
+generic. It exists in development and tests only: production refuses it (bot/environment.py).
+What it "sends" is logged (recipient masked) and pushed to the Redis list
 `smsbot:simulator:<carrier name>`; then an RQ job posts delivery reports back through our real status
 webhook over HTTP, as a carrier would: 112 → 113 → 201 by default. `fail_recipient(name, phone, code)`
 makes every message to that phone end with `code` instead (e.g. 501 UnknownSubscriber).
@@ -54,6 +55,7 @@ class Simulator(Generic):
     """The generic formats on both webhooks; only signing (optional) and sending differ."""
 
     kind = "simulator"
+    development_only = True  # refused in production (bot/environment.py)
 
     def verify(self, carrier: Carrier, request: Request) -> None:
         if carrier.secret:

@@ -7,10 +7,12 @@ Inbound SMS (form POST, X-Twilio-Signature):
 Status callback (form POST):
     MessageSid=SM9a0c…&MessageStatus=undelivered&ErrorCode=30003&To=%2B46731234567&From=%2B46700000001
     &AccountSid=AC12…&ApiVersion=2010-04-01
+    (ErrorCode 21610: the recipient texted STOP to Twilio; we block them too, source "carrier")
 We answer inbound with empty TwiML. Outbound: POST <url>/2010-04-01/Accounts/<sid>/Messages.json with
 To, From, Body, StatusCallback and basic auth; the JSON `sid` is the upstream id.
 The signature is base64 HMAC-SHA1(auth token, public URL + each form name and value, names sorted),
-computed on PUBLIC_BASE_URL + the path as Twilio requested it (sms-reference §5.1).
+computed on PUBLIC_BASE_URL + the path as Twilio requested it (sms-reference §5.1). A repeated name counts
+each distinct value once, sorted, as Twilio's own RequestValidator does.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from bot.carriers import (
 )
 from bot.statuses import Status
 from models import Carrier
-from webhooks.fields import text
+from webhooks.fields import message_text, optional_text, text
 
 log = logging.getLogger("smsbot.webhooks.twilio")
 HEADER = "X-Twilio-Signature"
@@ -56,7 +58,7 @@ STATUS_MAP = {
     "failed": Status.DELIVERY_TO_CARRIER_FAILED,
     "undelivered": Status.GENERIC_DELIVERY_FAILURE,
 }
-# ErrorCode on failed / undelivered.
+# ErrorCode on failed / undelivered callbacks, and the `code` of the Messages API's 4xx answer.
 ERROR_MAP = {
     "30001": Status.EXPIRED,
     "30002": Status.GATEWAY_ERROR,
@@ -69,15 +71,13 @@ ERROR_MAP = {
     "30032": Status.GENERIC_REJECTED,
     "30034": Status.GENERIC_REJECTED,
     "30500": Status.GATEWAY_ERROR,
+    "21610": Status.RECIPIENT_REJECTED,
+    "21211": Status.INVALID_RECIPIENT,
+    "21614": Status.MISSING_SMS_SUBSCRIPTION,
+    "21635": Status.MISSING_SMS_SUBSCRIPTION,
+    "21408": Status.GENERIC_REJECTED,
 }
-# Errors the Messages API answers at once, in its 4xx JSON `code`.
-API_ERROR_MAP = {
-    21610: Status.RECIPIENT_REJECTED,
-    21211: Status.INVALID_RECIPIENT,
-    21614: Status.MISSING_SMS_SUBSCRIPTION,
-    21635: Status.MISSING_SMS_SUBSCRIPTION,
-    21408: Status.GENERIC_REJECTED,
-}
+OPT_OUT_ERRORS = {"21610"}  # the recipient unsubscribed at Twilio: block them on our side too
 SUBMIT_STATUS_MAP = {
     "queued": Status.QUEUED_AT_GATEWAY,
     "accepted": Status.QUEUED_AT_GATEWAY,
@@ -89,7 +89,7 @@ SUBMIT_STATUS_MAP = {
 
 def signature(auth_token: str, url: str, params: dict[str, list[str]]) -> str:
     """Twilio's signature of a URL and its form parameters."""
-    payload = url + "".join(name + value for name in sorted(params) for value in sorted(params[name]))
+    payload = url + "".join(name + value for name in sorted(params) for value in sorted(set(params[name])))
     digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 
@@ -119,7 +119,7 @@ class Twilio(CarrierAdapter):
             raise WebhookError(401, f"missing {HEADER} header", HEADER)
         params = request.form.to_dict(flat=False)
         if not any(
-            hmac.compare_digest(signature(carrier.secret, url, params), given)
+            hmac.compare_digest(signature(carrier.secret, url, params).encode(), given.encode("utf-8", "surrogatepass"))
             for url in url_variants(public_url(request))
         ):
             raise WebhookError(403, "signature does not match", HEADER)
@@ -130,19 +130,21 @@ class Twilio(CarrierAdapter):
             message_id=text(form, "MessageSid"),
             sender=text(form, "From"),
             recipient=text(form, "To"),
-            text=text(form, "Body", allow_empty=True),
+            text=message_text(form, "Body"),
             carrier_replied=bool(form.get("OptOutType")),
         )
 
     def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
         form = request.form
-        sid, word, error = text(form, "MessageSid"), text(form, "MessageStatus").lower(), form.get("ErrorCode", "")
-        code = ERROR_MAP.get(error) if error and word in ("failed", "undelivered") else None
+        sid, word = text(form, "MessageSid"), text(form, "MessageStatus").lower()
+        error = optional_text(form, "ErrorCode")
+        failed = word in ("failed", "undelivered")
+        code = ERROR_MAP.get(error) if error and failed else None
         code = code or STATUS_MAP.get(word)
         if code is None:
             log.warning("unknown MessageStatus %r (ErrorCode %r) for %s: kept as 599", word, error, sid)
             code = Status.UNKNOWN
-        return StatusReport(sid, code, f"{word} {error}".strip())
+        return StatusReport(sid, code, f"{word} {error}".strip(), opt_out=failed and error in OPT_OUT_ERRORS)
 
     def inbound_response(self) -> Response:
         return Response(EMPTY_TWIML, content_type="text/xml")
@@ -159,9 +161,9 @@ class Twilio(CarrierAdapter):
             url, data=form, auth=(carrier.username, carrier.secret), timeout=current_app.config["SEND_TIMEOUT_SECONDS"]
         )
         if 400 <= response.status_code < 500 and response.status_code != 429:
-            api_code = _json(response).get("code")
-            if api_code in API_ERROR_MAP:
-                raise SendError(API_ERROR_MAP[api_code], f"Twilio {api_code}: {_json(response).get('message', '')}")
+            api_code = str(_json(response).get("code"))
+            if api_code in ERROR_MAP:
+                raise SendError(ERROR_MAP[api_code], f"Twilio {api_code}: {_json(response).get('message', '')}")
         raise_for_send_status(response)
         answer = _json(response)
         if not answer.get("sid"):

@@ -9,7 +9,7 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from bot import carriers
+from bot import carriers, environment
 from bot.carriers import WebhookError
 from bot.errors import ApiError
 from bot.inbound import receive
@@ -21,10 +21,13 @@ log = logging.getLogger("smsbot.webhooks")
 
 
 def carrier_and_adapter(name: str) -> tuple[Carrier, carriers.CarrierAdapter]:
-    carrier = Carrier.get_or_none(Carrier.name == name)
+    carrier = Carrier.get_or_none(Carrier.name == name) if "\x00" not in name else None
     if carrier is None:
         raise ApiError(404, "not_found", f"no carrier named {name!r}")
     adapter = carriers.adapter_for(carrier.kind)
+    if environment.is_production() and (reason := environment.unsigned_reason(carrier)):
+        log.warning("carrier %s: refused in production: %s", name, reason)
+        raise ApiError(403, "unsigned_carrier", f"refused in production: {reason}")
     try:
         adapter.verify(carrier, request)
     except WebhookError as exc:

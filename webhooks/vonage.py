@@ -8,9 +8,12 @@ Delivery receipt:
     {"msisdn": "46731234567", "to": "Shop", "network-code": "24001", "messageId": "0A0000000123ABCD1",
      "price": "0.03330000", "status": "delivered", "scts": "2611242104", "err-code": "0",
      "message-timestamp": "2026-11-24 21:04:11"}
-With a signature secret on the carrier, every webhook must carry `sig` and `timestamp`: the md5hash
-scheme of sms-reference §5.2 ("&k=v" for every field but sig, sorted, "&" and "=" in values as "_",
-the secret appended, MD5 hex). Without a secret Vonage cannot sign, so unsigned webhooks are accepted.
+Webhooks are signed with the account's signature secret (Carrier.signature_secret, not the API secret)
+by the method chosen in Vonage's dashboard (Carrier.signature_method), sms-reference §5.2: "&k=v" for every
+field but sig, sorted by name, "&" and "=" in values as "_"; md5hash appends the secret and takes the MD5,
+md5 / sha1 / sha256 / sha512 are HMACs keyed by the secret; hex, compared case-insensitively; the
+`timestamp` must be within the tolerance. Without a signature secret the webhooks come unsigned
+(accepted in development and tests, 403 in production).
 Outbound: POST <url>/sms/json; `messages[0].status` "0" means accepted, with its `message-id`.
 """
 
@@ -25,7 +28,6 @@ from flask import Request, current_app
 
 from bot.carriers import (
     CarrierAdapter,
-    ConcatPart,
     InboundSms,
     SendError,
     StatusReport,
@@ -39,7 +41,7 @@ from bot.carriers import (
 from bot.segments import UCS2
 from bot.statuses import Status
 from models import Carrier
-from webhooks.fields import form_or_json, text
+from webhooks.fields import concat_part, form_or_json, message_text, optional_text, text
 
 log = logging.getLogger("smsbot.webhooks.vonage")
 
@@ -76,14 +78,24 @@ OFFLINE_ERRORS = {"2", "7"}
 THROTTLED = "1"  # submit status: sending faster than the account's rate
 
 
-def md5_signature(params: dict[str, str], secret: str) -> str:
-    """Vonage's md5hash signature of every parameter except `sig`."""
-    joined = "".join(
+# Signing methods as Vonage's dashboard names them: signed text and secret → hex digest. md5hash first (default).
+SIGNERS = {
+    "md5hash": lambda signed, secret: hashlib.md5(signed + secret).hexdigest(),
+    **{
+        method: (lambda signed, secret, method=method: hmac.new(secret, signed, method).hexdigest())
+        for method in ("md5", "sha1", "sha256", "sha512")
+    },
+}
+
+
+def signature(params: dict[str, str], secret: str, method: str = "md5hash") -> str:
+    """Vonage's signature of every parameter except `sig`, by one of its SIGNERS."""
+    signed = "".join(
         f"&{key}={str(value).replace('&', '_').replace('=', '_')}"
         for key, value in sorted(params.items())
         if key != "sig"
     )
-    return hashlib.md5((joined + secret).encode()).hexdigest()
+    return SIGNERS[method](signed.encode("utf-8", "surrogatepass"), secret.encode())
 
 
 def webhook_fields(request: Request) -> dict[str, str]:
@@ -99,9 +111,12 @@ def plus(number: str) -> str:
 @register
 class Vonage(CarrierAdapter):
     kind = "vonage"
+    separate_signature_secret = True
+    signature_methods = tuple(SIGNERS)
 
     def verify(self, carrier: Carrier, request: Request) -> None:
-        if not carrier.secret:
+        secret = self.webhook_secret(carrier)
+        if not secret:
             return
         fields = webhook_fields(request)
         if not fields.get("sig"):
@@ -112,30 +127,27 @@ class Vonage(CarrierAdapter):
             raise WebhookError(403, "missing or malformed timestamp", "timestamp") from None
         if abs(time.time() - stamp) > current_app.config["SIGNATURE_TOLERANCE_SECONDS"]:
             raise WebhookError(403, "timestamp outside the tolerance", "timestamp")
-        if not hmac.compare_digest(md5_signature(fields, carrier.secret), fields["sig"].lower()):
+        expected = signature(fields, secret, carrier.signature_method or "md5hash")
+        if not hmac.compare_digest(expected.encode(), fields["sig"].lower().encode("utf-8", "surrogatepass")):
             raise WebhookError(403, "sig does not match", "sig")
 
     def parse_inbound(self, carrier: Carrier, request: Request) -> InboundSms:
         fields = webhook_fields(request)
         part = None
         if fields.get("concat") == "true":
-            try:
-                part = ConcatPart(
-                    text(fields, "concat-ref"), int(text(fields, "concat-part")), int(text(fields, "concat-total"))
-                )
-            except ValueError:
-                raise WebhookError(400, "concat-part and concat-total must be numbers", "concat-part") from None
+            part = concat_part(fields, "concat-ref", "concat-part", "concat-total")
         return InboundSms(
             message_id=text(fields, "messageId"),
             sender=plus(text(fields, "msisdn")),
             recipient=plus(text(fields, "to")),
-            text=text(fields, "text", allow_empty=True),
+            text=message_text(fields, "text"),
             part=part,
         )
 
     def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
         fields = webhook_fields(request)
-        message_id, word, error = text(fields, "messageId"), text(fields, "status").lower(), fields.get("err-code", "")
+        message_id, word = text(fields, "messageId"), text(fields, "status").lower()
+        error = optional_text(fields, "err-code")
         if word == "buffered" and error in OFFLINE_ERRORS:
             code = Status.SUBSCRIBER_OFFLINE
         elif word in ("failed", "rejected") and error in ERROR_MAP:
