@@ -117,7 +117,7 @@ def main(total: int = 2000, workers: int = 8) -> None:
             **os.environ,
             "SMSBOT_INSTANCE_PATH": folder,
             "PYTHONPATH": ROOT,
-                        "SMSBOT_AUTO_REPLY_LIMIT_PER_HOUR": str(10**6),
+            "SMSBOT_AUTO_REPLY_LIMIT_PER_HOUR": str(10**6),
         }
         env.setdefault("SMSBOT_ENV", "development")  # no SMSBOT_SECRET_KEY needed
         env.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
