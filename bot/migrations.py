@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import CharField, Database
+from peewee import CharField, Database, DateTimeField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import ALL_MODELS, Conversation, SchemaVersion, UserToken, db
@@ -35,10 +35,18 @@ def outbound_batches(database: Database) -> None:
     )
 
 
+def unconfirmed_hand_off(database: Database) -> None:
+    if "unconfirmed_since" in {column.name for column in database.get_columns("outbound_message")}:
+        return
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_column("outbound_message", "unconfirmed_since", DateTimeField(null=True)))
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
     (3, outbound_batches),
+    (9, unconfirmed_hand_off),
 ]
 
 
