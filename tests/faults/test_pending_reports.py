@@ -12,7 +12,6 @@ from bot.outbound import Draft, accept, advance
 from bot.signing import sign
 from bot.statuses import Status
 from models import OutboundMessage, PendingReport, db, utcnow
-from tests.faults.support import postgres_only
 
 PHONE = "+46731234567"
 
@@ -35,7 +34,6 @@ def gateway(make_account, make_carrier, make_number, url: str):
     return account, carrier
 
 
-@postgres_only
 def test_a_report_landing_while_the_job_records_the_answer_is_applied(
     app, httpserver, run_worker, make_account, make_carrier, make_number
 ):
