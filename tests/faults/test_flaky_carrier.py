@@ -4,6 +4,7 @@ up before anything else where the carrier has no key (Twilio)."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import pytest
@@ -127,7 +128,9 @@ def test_twilio_unknown_when_the_list_cannot_be_read_is_left_handed_off_not_refu
     assert not refunded(message.id) and Account.get_by_id(account.id).balance == 990
 
 
-def test_connection_refused_is_surely_not_sent_511_and_refunded(run_worker, make_account, make_carrier, make_number):
+def test_connection_refused_is_surely_not_sent_511_and_refunded(
+    run_worker, make_account, make_carrier, make_number, caplog
+):
     account = make_account(balance=1000, price_per_segment=10)
     carrier = make_carrier("generic", name="gw", url="http://127.0.0.1:9/sms")
     make_number(account, carrier)
@@ -137,3 +140,6 @@ def test_connection_refused_is_surely_not_sent_511_and_refunded(run_worker, make
     assert failed.status == Status.DELIVERY_TO_GATEWAY_FAILED
     assert "attempt 1 failed: not sent: connection refused" in details(message.id)
     assert refunded(message.id) and Account.get_by_id(account.id).balance == 1000
+    retries = [r for r in caplog.records if "will retry" in r.getMessage()]
+    assert [r.levelname for r in retries] == ["WARNING"] * 3  # one line per expected retry
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]  # and no traceback
