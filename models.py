@@ -208,6 +208,8 @@ class OutboundMessage(BaseModel):
     lease_until = DateTimeField(null=True)  # a sending claim; NULL = free to (re)claim
     batch = CharField(null=True)  # a group send's id: (batch, recipient) is unique, so a re-run fan-out skips
     attempts = IntegerField(default=0)
+    # Set while a submission may have reached the carrier without our knowing its answer (bot/handoff.py).
+    unconfirmed_since = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
 

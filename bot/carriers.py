@@ -16,7 +16,9 @@ from typing import ClassVar
 
 import requests
 from flask import Request, Response, jsonify
+from urllib3.exceptions import NewConnectionError
 
+from bot.statuses import Status
 from models import Carrier
 
 
@@ -31,13 +33,19 @@ class WebhookError(Exception):
 
 
 class SendError(Exception):
-    """A failed submission: `retryable` for timeouts, 429 and 5xx; otherwise final with `code`."""
+    """A failed submission: `retryable` for timeouts, 429 and 5xx; otherwise final with `code`.
 
-    def __init__(self, code: int, detail: str, retryable: bool = False) -> None:
+    `maybe_sent` marks an outcome we cannot judge: the request went out (a read timeout, a connection
+    reset or closed before the answer), so the carrier may have taken the message. Only a refused
+    connection, a failed DNS lookup, a connect timeout or an answer of the carrier's says "not taken".
+    """
+
+    def __init__(self, code: int, detail: str, retryable: bool = False, maybe_sent: bool = False) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.retryable = retryable
+        self.maybe_sent = maybe_sent
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class StatusReport:
     code: int
     detail: str  # the carrier's own words, kept in the history
     opt_out: bool = False  # the carrier says the recipient opted out: the report service blocks them
+    message_id: int | None = None  # our message id, when the carrier echoes it (generic `message_id`)
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,10 @@ class CarrierAdapter(ABC):
         """The secret that signs this carrier's webhooks; empty means they come unsigned."""
         return carrier.signature_secret if self.separate_signature_secret else carrier.secret
 
+    # The carrier keeps one message per idempotency key (our message id): a "maybe sent" submission
+    # is resolved by sending it again under the same key.
+    honours_idempotency_key: ClassVar[bool] = False
+
     @abstractmethod
     def verify(self, carrier: Carrier, request: Request) -> None:
         """Raise WebhookError(401/403) unless the request carries the carrier's valid signature."""
@@ -108,6 +121,15 @@ class CarrierAdapter(ABC):
     @abstractmethod
     def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
         """Hand a message to the carrier, or raise SendError."""
+
+    def find_submitted(self, carrier: Carrier, submission: Submission, since: datetime) -> list[Submitted]:
+        """Look the message up at a carrier without an idempotency key, after a "maybe sent" attempt.
+
+        Returns the carrier's messages that match it (same recipient, sender and text, created since the
+        first unanswered attempt), an empty list when the carrier surely does not hold it, or raises
+        SendError with `maybe_sent` when it cannot tell. A carrier with no way to look up cannot tell.
+        """
+        raise SendError(Status.GATEWAY_ERROR, f"{self.kind} cannot look messages up", retryable=True, maybe_sent=True)
 
     def inbound_response(self) -> Response:
         return jsonify(status="ok")
@@ -149,13 +171,37 @@ def session() -> requests.Session:
 
 
 def http_post(url: str, *, timeout: float, **kwargs: object) -> requests.Response:
-    """POST to a carrier; a timeout or connection failure is a retryable SendError."""
+    """POST to a carrier; a failure to get an answer is a retryable SendError (see `unanswered`)."""
     try:
         return session().post(url, timeout=timeout, **kwargs)  # type: ignore[arg-type]
-    except requests.Timeout as exc:
-        raise SendError(511, f"timeout: {exc.__class__.__name__}", retryable=True) from exc
     except requests.RequestException as exc:
-        raise SendError(511, f"connection failed: {exc.__class__.__name__}", retryable=True) from exc
+        raise unanswered(exc) from exc
+
+
+def http_get(url: str, *, timeout: float, **kwargs: object) -> requests.Response:
+    """GET from a carrier (a lookup); a failure to get an answer is a retryable SendError."""
+    try:
+        return session().get(url, timeout=timeout, **kwargs)  # type: ignore[arg-type]
+    except requests.RequestException as exc:
+        raise unanswered(exc) from exc
+
+
+def unanswered(exc: requests.RequestException) -> SendError:
+    """A request without an answer: "not sent" when it never left us, else "maybe sent".
+
+    Connection refused, DNS failure and connect timeout happen before a byte of the request is sent;
+    a read timeout or a connection reset or closed later may come after the carrier took the message.
+    """
+    name = exc.__class__.__name__
+    if isinstance(exc, requests.ConnectTimeout):
+        return SendError(Status.DELIVERY_TO_GATEWAY_FAILED, f"not sent: {name}", retryable=True)
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError):
+        return SendError(Status.DELIVERY_TO_GATEWAY_FAILED, "not sent: connection refused", retryable=True)
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+        return SendError(Status.DELIVERY_TO_GATEWAY_FAILED, f"not sent: {name}", retryable=True)
+    what = "timeout" if isinstance(exc, requests.Timeout) else f"connection lost ({name})"
+    return SendError(Status.DELIVERY_TO_GATEWAY_FAILED, f"{what}, maybe sent", retryable=True, maybe_sent=True)
 
 
 def raise_for_send_status(response: requests.Response, rejections: dict[int, int] | None = None) -> None:
@@ -169,5 +215,5 @@ def raise_for_send_status(response: requests.Response, rejections: dict[int, int
         return
     detail = f"HTTP {status}: {response.text[:200]}"
     if status == 429 or status >= 500:
-        raise SendError(511, detail, retryable=True)
+        raise SendError(Status.DELIVERY_TO_GATEWAY_FAILED, detail, retryable=True)
     raise SendError((rejections or {}).get(status, 406), detail)

@@ -1,15 +1,54 @@
-"""The database: built from DATABASE_URL, opened per request and per job."""
+"""The database: built from DATABASE_URL, opened per request and per job; lost connections replaced.
+
+A PostgreSQL connection dies under us when the server restarts or someone runs pg_terminate_backend:
+- between requests and jobs, peewee's pool checks a connection (`SELECT 1`) when it hands it out and
+  replaces a dead one;
+- during a request, the whole request runs again, once, on a fresh connection, when it failed on a lost
+  connection before anything was committed (a COMMIT, or a write outside a transaction). Retrying only
+  the failed statement would be wrong: its transaction went with the connection. After a commit the
+  request is not run again (a second run could act twice) and fails as before;
+- in a send job, recording the carrier's answer is retried on a fresh connection (bot/handoff.py).
+SQLite needs none of this: its connections do not die.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
-from flask import Flask
-from peewee import Database
-from playhouse.db_url import connect
-from playhouse.pool import PooledSqliteDatabase
+from flask import Flask, Response, request
+from peewee import Database, InterfaceError, OperationalError
+from playhouse.db_url import connect, parse
+from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from models import db
+
+log = logging.getLogger("smsbot.db")
+_commits = threading.local()
+
+
+def commits() -> int:
+    """How many units of work this thread has committed on PostgreSQL so far."""
+    return getattr(_commits, "count", 0)
+
+
+def _count_commit() -> None:
+    _commits.count = commits() + 1
+
+
+class PooledPostgres(PooledPostgresqlDatabase):
+    """The PostgreSQL pool, counting per thread what the server has committed (see `commits`)."""
+
+    def commit(self) -> None:
+        super().commit()
+        _count_commit()
+
+    def execute_sql(self, sql: str, params: object = None):  # type: ignore[no-untyped-def]
+        cursor = super().execute_sql(sql, params)
+        if not self.in_transaction() and sql.lstrip()[:6].upper() != "SELECT":
+            _count_commit()  # autocommit: a write outside a transaction is committed at once
+        return cursor
 
 
 def make_database(url: str) -> Database:
@@ -34,6 +73,8 @@ def make_database(url: str) -> Database:
     # Server databases get a connection pool: a new PostgreSQL connection per request costs more than
     # the whole webhook's own work.
     scheme, rest = url.split("://", 1)
+    if scheme.split("+")[0] in ("postgres", "postgresql"):
+        return PooledPostgres(**parse(f"postgresql://{rest}"), max_connections=32, stale_timeout=300, timeout=10)
     if "+pool" not in scheme:
         url = f"{scheme}+pool://{rest}"
     return connect(url, max_connections=32, stale_timeout=300, timeout=10)
@@ -43,9 +84,50 @@ def database_url(app: Flask) -> str:
     return app.config["DATABASE_URL"] or "sqlite:///" + os.path.join(app.instance_path, "smsbot.db")
 
 
+def connection_lost() -> bool:
+    """Whether this thread's open connection was found dead by the driver."""
+    database = db.obj
+    return not database.is_closed() and bool(getattr(database.connection(), "closed", 0))
+
+
+def replace_connection() -> None:
+    """Drop this thread's connection without returning it to the pool, and open a fresh one."""
+    database = db.obj
+    if not database.is_closed():
+        if isinstance(database, PooledDatabase):
+            database.manual_close()
+        else:
+            database.close()
+    database.connect()
+
+
+def retry_lost_connection(app: Flask) -> None:
+    """Run a request once more when its connection was lost before anything was committed."""
+    dispatch = app.full_dispatch_request
+
+    def dispatch_again_on_lost_connection() -> Response:
+        committed = commits()
+        try:
+            return dispatch()
+        except (OperationalError, InterfaceError) as exc:
+            if not connection_lost() or commits() != committed:
+                raise
+            log.warning(
+                "%s %s: database connection lost (%s); running the request again",
+                request.method,
+                request.path,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            )
+            replace_connection()
+            return dispatch()
+
+    app.full_dispatch_request = dispatch_again_on_lost_connection  # type: ignore[method-assign]
+
+
 def init_app(app: Flask) -> None:
     """Bind the models to the configured database and scope connections to each request."""
     db.initialize(make_database(database_url(app)))
+    retry_lost_connection(app)
 
     @app.before_request
     def open_connection() -> None:

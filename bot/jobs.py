@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from flask import current_app
 from rq import get_current_job
 
-from bot import carriers, concat, flows
-from bot.outbound import advance, record
+from bot import concat, flows, reports
+from bot.handoff import hand_off
+from bot.outbound import advance
 from bot.queue import enqueue_in, enqueue_send, has_live_job
-from bot.reports import apply_pending
 from bot.statuses import Status
 from models import OutboundMessage, db, utcnow
 
@@ -65,45 +65,13 @@ def claim(message_id: int) -> bool:
 
 @with_connection
 def send_message(message_id: int) -> str:
-    """Submit one message to its carrier and record the answer; retryable failures raise for RQ."""
+    """Submit one message to its carrier and record the answer (bot/handoff.py); RetryLater for RQ."""
     job = get_current_job()
     tag = f"job={job.id if job else '-'} message={message_id}"
     if not claim(message_id):
         log.info("%s: not claimable (sent, canceled or claimed elsewhere)", tag)
         return "skipped"
-    message = OutboundMessage.get_by_id(message_id)
-    record(message, Status.SENDING)
-    carrier = message.carrier
-    submission = carriers.Submission(
-        message_id=message.id,
-        sender=message.sender,
-        recipient=message.recipient,
-        text=message.body,
-        encoding=message.encoding,
-        validity_minutes=message.validity_minutes,
-        status_url=f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/{carrier.name}/status",
-    )
-    try:
-        submitted = carriers.adapter_for(carrier.kind).submit(carrier, submission)
-    except carriers.SendError as exc:
-        if exc.retryable and job is not None and (job.retries_left or 0) > 0:
-            OutboundMessage.update(lease_until=None).where(OutboundMessage.id == message_id).execute()
-            log.warning("%s: attempt %s failed, will retry: %s", tag, message.attempts, exc.detail)
-            raise
-        advance(message_id, Status.DELIVERY_TO_GATEWAY_FAILED if exc.retryable else exc.code, exc.detail)
-        log.warning("%s: failed for good: %s", tag, exc.detail)
-        return "failed"
-    except Exception as exc:
-        advance(message_id, Status.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
-        log.exception("%s: internal error", tag)
-        return "error"
-    with db.atomic():
-        OutboundMessage.update(upstream_id=submitted.upstream_id).where(OutboundMessage.id == message_id).execute()
-        advance(message_id, submitted.code, f"upstream id {submitted.upstream_id}", source="carrier")
-        message.upstream_id = submitted.upstream_id
-        apply_pending(message)
-    log.info("%s: handed to %s as %s", tag, carrier.name, submitted.upstream_id)
-    return "sent"
+    return hand_off(message_id, tag, (job.retries_left or 0) if job else 0)
 
 
 @with_connection
@@ -135,6 +103,7 @@ def sweep() -> dict[str, int]:
         log.info("sweep: %s re-enqueued, %s marked 599", requeued, unknown)
     flows.expire_idle()  # idle flow conversations end as "expired" (bot/flows.py)
     concat.expire_parts()  # parts of long inbound SMS that waited too long (bot/concat.py)
+    reports.sweep_pending()  # reports parked for ids now known, or never seen (bot/reports.py)
     schedule_sweep()
     return {"requeued": requeued, "unknown": unknown}
 

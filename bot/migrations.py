@@ -69,11 +69,19 @@ def tracked_links(database: Database) -> None:
     database.create_tables([TrackedLink], safe=True)
 
 
+def unconfirmed_hand_off(database: Database) -> None:
+    if "unconfirmed_since" in {column.name for column in database.get_columns("outbound_message")}:
+        return
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_column("outbound_message", "unconfirmed_since", DateTimeField(null=True)))
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
     (3, outbound_batches),
     (5, carrier_trust),
+    (9, unconfirmed_hand_off),
     (10, tracked_links),
 ]
 

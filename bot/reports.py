@@ -1,24 +1,32 @@
 """Delivery reports: move a message on by its upstream id, or keep the report until the id is known.
 
+A report may arrive before the send job has committed the carrier's answer (the carrier reports at
+once). It is then kept as a PendingReport and applied by whichever comes last: the report's webhook
+looks for the message again after storing it, the send job applies pending reports after committing
+the answer (bot/handoff.py), and the sweeper applies any that still match (`sweep_pending`). Each of
+those reads what the other committed, so no interleaving leaves a report parked; applying one twice is
+harmless (a repeated event is stored once). Reports for ids never seen expire after the validity period.
+
 A report may also say that the recipient opted out at the carrier (Twilio 21610): the phone then goes on
 the account's block list with source `carrier`, in the same transaction as the status change.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from flask import current_app
 from peewee import IntegrityError
 
 from bot.blocklist import block
 from bot.carriers import StatusReport
 from bot.outbound import advance
-from models import Carrier, OutboundMessage, PendingReport, db
+from models import Carrier, OutboundMessage, PendingReport, db, utcnow
 
 
 def apply_report(carrier: Carrier, report: StatusReport) -> bool:
     """Apply one report; returns whether it matched a known message (else it is kept for later)."""
-    message = OutboundMessage.get_or_none(
-        (OutboundMessage.carrier == carrier) & (OutboundMessage.upstream_id == report.upstream_id)
-    )
+    message = find_message(carrier, report)
     if message is None:
         try:
             with db.atomic():
@@ -31,13 +39,48 @@ def apply_report(carrier: Carrier, report: StatusReport) -> bool:
                 )
         except IntegrityError:
             pass  # the same early report twice
-        return False
+        # The send job may have committed the upstream id since we looked, and read the pending list
+        # before our row was committed: look again, now that the row is there.
+        message = find_message(carrier, report)
+        return message is not None and apply_pending(message) > 0
     _apply(message, report.code, report.detail, report.opt_out)
     return True
 
 
+def find_message(carrier: Carrier, report: StatusReport) -> OutboundMessage | None:
+    """The message a report is about: by upstream id, else by our own id when the carrier echoes it.
+
+    Our id only matches a message of this carrier whose upstream id is unknown (a hand-off whose answer
+    was lost) or the same; the report's upstream id is then recorded.
+    """
+    message = OutboundMessage.get_or_none(
+        (OutboundMessage.carrier == carrier) & (OutboundMessage.upstream_id == report.upstream_id)
+    )
+    if message is not None or report.message_id is None:
+        return message
+    message = OutboundMessage.get_or_none(
+        (OutboundMessage.id == report.message_id) & (OutboundMessage.carrier == carrier)
+    )
+    if message is None or message.upstream_id not in (None, report.upstream_id):
+        return None
+    if message.upstream_id is None:
+        try:
+            with db.atomic():
+                OutboundMessage.update(upstream_id=report.upstream_id).where(
+                    (OutboundMessage.id == message.id) & OutboundMessage.upstream_id.is_null()
+                ).execute()
+        except IntegrityError:
+            return None  # another message of this carrier has that upstream id
+        message = OutboundMessage.get_by_id(message.id)
+    return message if message.upstream_id == report.upstream_id else None
+
+
 def apply_pending(message: OutboundMessage) -> int:
-    """Apply reports that arrived before the message's upstream id was known; returns how many."""
+    """Apply reports that arrived before the message's upstream id was known; returns how many.
+
+    Call it after the upstream id is committed, in its own transaction, never inside the one that
+    records the id: a report stored meanwhile would be invisible to it.
+    """
     pending = list(
         PendingReport.select()
         .where((PendingReport.carrier == message.carrier_id) & (PendingReport.upstream_id == message.upstream_id))
@@ -45,7 +88,7 @@ def apply_pending(message: OutboundMessage) -> int:
     )
     for report in pending:
         _apply(message, report.code, report.detail, report.opt_out)
-        report.delete_instance()
+        PendingReport.delete().where(PendingReport.id == report.id).execute()
     return len(pending)
 
 
@@ -54,3 +97,21 @@ def _apply(message: OutboundMessage, code: int, detail: str, opt_out: bool) -> N
         advance(message.id, code, detail, source="carrier")
         if opt_out:
             block(message.account, message.recipient, "carrier")
+
+
+def sweep_pending() -> dict[str, int]:
+    """Apply pending reports whose upstream id now matches a message; drop those of ids never seen
+    within the validity period (VALIDITY_MINUTES)."""
+    matched = (
+        OutboundMessage.select(OutboundMessage.id, OutboundMessage.carrier, OutboundMessage.upstream_id)
+        .join(
+            PendingReport,
+            on=(PendingReport.carrier == OutboundMessage.carrier)
+            & (PendingReport.upstream_id == OutboundMessage.upstream_id),
+        )
+        .distinct()
+    )
+    applied = sum(apply_pending(message) for message in list(matched))
+    too_old = utcnow() - timedelta(minutes=current_app.config["VALIDITY_MINUTES"])
+    expired = PendingReport.delete().where(PendingReport.received_at < too_old).execute()
+    return {"pending_applied": applied, "pending_expired": expired}

@@ -37,6 +37,10 @@ def codes(message_id: int) -> list[int]:
     return [e.code for e in OutboundMessage.get_by_id(message_id).events.order_by(MessageEvent.id)]
 
 
+def details(message_id: int) -> list[str]:
+    return [e.detail for e in OutboundMessage.get_by_id(message_id).events.order_by(MessageEvent.id)]
+
+
 def test_carrier_503_then_accepted_is_one_submission_recorded_as_sent(gateway, httpserver, run_worker):
     account, carrier = gateway
     httpserver.expect_ordered_request("/sms").respond_with_data("busy", status=503)
@@ -46,7 +50,8 @@ def test_carrier_503_then_accepted_is_one_submission_recorded_as_sent(gateway, h
     sent = OutboundMessage.get_by_id(message.id)
     assert sent.status == Status.DELIVERED_TO_GATEWAY
     assert sent.upstream_id == "up-1"
-    assert codes(message.id) == [101, 103, 102, 110, 111]
+    assert codes(message.id) == [101, 103, 102, 110, 110, 111]
+    assert details(message.id)[4] == "attempt 1 failed: HTTP 503: busy"
     assert len(httpserver.log) == 2
     assert Account.get_by_id(account.id).balance == 1000 - 35
 
@@ -66,7 +71,13 @@ def test_retries_exhausted_is_511_with_refund(gateway, httpserver, run_worker):
     run_worker()
     failed = OutboundMessage.get_by_id(message.id)
     assert failed.status == Status.DELIVERY_TO_GATEWAY_FAILED
-    assert codes(message.id) == [101, 103, 102, 110, 511, 104]
+    assert codes(message.id) == [101, 103, 102, 110, 110, 110, 110, 511, 104]  # an event per failed attempt
+    assert details(message.id)[4:8] == [
+        "attempt 1 failed: HTTP 502: down",
+        "attempt 2 failed: HTTP 502: down",
+        "attempt 3 failed: HTTP 502: down",
+        "attempt 4: HTTP 502: down",
+    ]
     assert len(httpserver.log) == 4  # the first try and three retries
     assert Account.get_by_id(account.id).balance == 1000
 

@@ -76,6 +76,22 @@ CASES = [
         writes={"MessageEvent": 1},
         status=515,
     ),
+    Case(
+        "our message id beside the upstream id",
+        "status",
+        {"id": UPSTREAM_ID, "stat": "DELIVRD", "message_id": 1},
+        writes={"MessageEvent": 1},
+        status=201,
+    ),
+    Case(
+        "message_id not an integer",
+        "status",
+        {"id": UPSTREAM_ID, "stat": "DELIVRD", "message_id": "1"},
+        400,
+        NOTHING,
+        status=111,
+        body_contains="message_id",
+    ),
     Case("REJECTD", "status", {"id": UPSTREAM_ID, "stat": "REJECTD"}, writes={"MessageEvent": 1}, status=406),
     Case(
         "an unknown stat is answered 2xx and kept as 599",

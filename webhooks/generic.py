@@ -3,13 +3,16 @@
 Inbound, `POST /webhooks/<name>/inbound`, signed with X-Smsbot-Signature (bot/signing.py):
     {"id": "gw-7f3a91", "from": "+46731234567", "to": "+46700000001", "text": "SAVE Anna Berg vip",
      "received_at": "2026-11-24T21:04:11Z"}
-Delivery report, `POST /webhooks/<name>/status`, SMPP words or our own code:
-    {"id": "gw-out-5521", "stat": "DELIVRD", "err": "000"}
+Delivery report, `POST /webhooks/<name>/status`, SMPP words or our own code, with our message id
+(the idempotency key we sent) in `message_id` when the gateway echoes it:
+    {"id": "gw-out-5521", "stat": "DELIVRD", "err": "000", "message_id": 42}
     {"id": "gw-out-5521", "status": 201}
 Outbound, `POST <carrier url>`, signed the same way, with our message id as the idempotency key:
     {"id": 42, "from": "+46700000001", "to": "+46731234567", "text": "Saved Anna Berg in vip.",
      "encoding": "GSM-7", "validity_minutes": 4320, "status_url": "https://…/webhooks/<name>/status"}
     answer: {"id": "gw-out-5521", "status": "accepted"}   ("queued" when the gateway holds it)
+The gateway keeps one message per idempotency key and answers a repeated key with the first answer, so
+a submission whose answer we lost is sent again under the same key.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ SUBMIT_STATUS_MAP = {"accepted": statuses.Status.DELIVERED_TO_GATEWAY, "queued":
 @register
 class Generic(CarrierAdapter):
     kind = "generic"
+    honours_idempotency_key = True
 
     def verify(self, carrier: Carrier, request: Request) -> None:
         signing.verify(
@@ -76,18 +80,21 @@ class Generic(CarrierAdapter):
     def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
         data = json_object(request)
         upstream_id = text(data, "id")
+        message_id = data.get("message_id")
+        if message_id is not None and (not isinstance(message_id, int) or isinstance(message_id, bool)):
+            raise WebhookError(400, "message_id must be our message id (an integer)", "message_id")
         if "status" in data:
             code = data["status"]
             if not isinstance(code, int) or code not in statuses.Status._value2member_map_:
                 raise WebhookError(400, "status must be one of our status codes", "status")
-            return StatusReport(upstream_id, code, f"status {code}")
+            return StatusReport(upstream_id, code, f"status {code}", message_id)
         stat = text(data, "stat").upper()
         err = optional_text(data, "err")
         code = STATUS_MAP.get(stat)
         if code is None:
             log.warning("unknown stat %r for %s: kept as 599", stat, upstream_id)
             code = statuses.Status.UNKNOWN
-        return StatusReport(upstream_id, code, f"{stat} err:{err}" if err else stat)
+        return StatusReport(upstream_id, code, f"{stat} err:{err}" if err else stat, message_id)
 
     def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
         body = json.dumps(

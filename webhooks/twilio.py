@@ -10,6 +10,11 @@ Status callback (form POST):
     (ErrorCode 21610: the recipient texted STOP to Twilio; we block them too, source "carrier")
 We answer inbound with empty TwiML. Outbound: POST <url>/2010-04-01/Accounts/<sid>/Messages.json with
 To, From, Body, StatusCallback and basic auth; the JSON `sid` is the upstream id.
+Twilio has no idempotency key: after a submission whose answer we lost, we look for the message in
+GET <url>/2010-04-01/Accounts/<sid>/Messages.json?To=…&From=…&DateSent>=YYYY-MM-DD (newest first):
+    {"messages": [{"sid": "SM9a0c…", "to": "+46731234567", "from": "+46700000001", "body": "Hej",
+                   "status": "queued", "direction": "outbound-api",
+                   "date_created": "Tue, 24 Nov 2026 21:04:11 +0000"}], "next_page_uri": null}
 The signature is base64 HMAC-SHA1(auth token, public URL + each form name and value, names sorted),
 computed on PUBLIC_BASE_URL + the path as Twilio requested it (sms-reference §5.1). A repeated name counts
 each distinct value once, sorted, as Twilio's own RequestValidator does.
@@ -21,6 +26,8 @@ import base64
 import hashlib
 import hmac
 import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Request, Response, current_app
@@ -33,6 +40,7 @@ from bot.carriers import (
     Submission,
     Submitted,
     WebhookError,
+    http_get,
     http_post,
     raise_for_send_status,
     register,
@@ -43,6 +51,7 @@ from webhooks.fields import message_text, optional_text, text
 
 log = logging.getLogger("smsbot.webhooks.twilio")
 HEADER = "X-Twilio-Signature"
+CLOCK_SKEW = timedelta(minutes=1)  # between our clock and Twilio's date_created
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 # MessageStatus without an error code (sms-reference §4.5).
@@ -169,6 +178,40 @@ class Twilio(CarrierAdapter):
         if not answer.get("sid"):
             raise SendError(Status.GATEWAY_ERROR, f"no sid in Twilio's answer: {response.text[:200]}")
         return Submitted(answer["sid"], SUBMIT_STATUS_MAP.get(answer.get("status", ""), Status.QUEUED_AT_GATEWAY))
+
+    def find_submitted(self, carrier: Carrier, submission: Submission, since: datetime) -> list[Submitted]:
+        """Outbound messages to the same phone, from the same sender, with the same body, created since
+        the first unanswered attempt (less a minute of clock skew), in Twilio's message list."""
+        url = f"{carrier.url.rstrip('/')}/2010-04-01/Accounts/{carrier.username}/Messages.json"
+        query = {
+            "To": submission.recipient,
+            "From": submission.sender,
+            "DateSent>": (since - timedelta(days=1)).date().isoformat(),  # sent on that day or later
+            "PageSize": "100",
+        }
+        auth = (carrier.username, carrier.secret)
+        response = http_get(url, params=query, auth=auth, timeout=current_app.config["SEND_TIMEOUT_SECONDS"])
+        if response.status_code != 200 or not isinstance(_json(response).get("messages"), list):
+            detail = f"message list answered HTTP {response.status_code}: {response.text[:200]}"
+            raise SendError(Status.GATEWAY_ERROR, detail, retryable=True, maybe_sent=True)
+        earliest = since.replace(tzinfo=UTC) - CLOCK_SKEW
+        return [
+            Submitted(str(found["sid"]), SUBMIT_STATUS_MAP.get(found.get("status", ""), Status.QUEUED_AT_GATEWAY))
+            for found in _json(response)["messages"]
+            if isinstance(found, dict)
+            and found.get("sid")
+            and found.get("body") == submission.text
+            and str(found.get("direction", "")).startswith("outbound")
+            and _created(found) >= earliest
+        ]
+
+
+def _created(found: dict) -> datetime:
+    try:
+        created = parsedate_to_datetime(str(found.get("date_created")))
+    except (TypeError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
 def _json(response) -> dict:  # type: ignore[no-untyped-def]

@@ -1,0 +1,153 @@
+"""A flaky carrier on a loopback port, counting every submission: for tests/faults/ and bench/soak.py.
+
+It speaks two shapes:
+- generic (`POST /sms`): keeps one message per idempotency key and answers a repeated key with the
+  first upstream id, as a gateway that honours our key does;
+- Twilio's Messages API (`POST` and `GET /2010-04-01/Accounts/<sid>/Messages.json`): no key, so every
+  submission it takes is a new message; the list answers `To`, `From` and `DateSent>` filters.
+Faults are drawn per (message, n-th request for it) from a seed, so a run takes the same faults whatever
+order the workers' requests arrive in (or from `script`, the faults of each message's first requests):
+`error` answers 503 and takes nothing; `timeout` takes the message and answers after `slow_seconds`
+(past the client's timeout); `close` takes it and closes the connection without an answer; `lost`
+closes it without taking it. `list_error` is the chance that a Twilio list lookup answers 503.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True)
+class Faults:
+    error: float = 0.0
+    timeout: float = 0.0
+    close: float = 0.0
+    list_error: float = 0.0
+    seed: int = 0
+    slow_seconds: float = 1.5
+    script: tuple[str, ...] = ()
+
+    def draw(self, key: str, n: int) -> str:
+        if n < len(self.script):
+            return self.script[n]
+        roll = random.Random(f"{self.seed}:{key}:{n}").random()
+        for name in ("error", "timeout", "close"):
+            chance = getattr(self, name)
+            if roll < chance:
+                return name
+            roll -= chance
+        return "ok"
+
+
+class LoopbackCarrier:
+    """Start with `LoopbackCarrier(faults)`; `url` is its base; `stop()` when done."""
+
+    def __init__(self, faults: Faults = Faults()) -> None:
+        self.faults = faults
+        self.lock = threading.Lock()
+        self.requests: Counter[str] = Counter()  # every submission request, per key (generic) or body (Twilio)
+        self.taken: Counter[str] = Counter()  # messages created, per key or body: more than 1 is a duplicate
+        self.upstream: dict[str, str] = {}  # key or body → the first upstream id
+        self.repeats: Counter[str] = Counter()  # requests for a key already taken (deduplicated by the key)
+        self.lookups = 0
+        self.twilio_messages: list[dict[str, str]] = []
+        carrier = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                carrier.post(self)
+
+            def do_GET(self) -> None:
+                carrier.get(self)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def post(self, handler: BaseHTTPRequestHandler) -> None:
+        raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        if handler.path == "/sms":
+            key = handler.headers.get("Idempotency-Key", "")
+            self.submit(handler, key, lambda: f"up-{key}", {"status": "accepted"}, dedupe=True)
+        else:
+            form = {name: values[0] for name, values in parse_qs(raw.decode()).items()}
+            body = form.get("Body", "")
+
+            def create() -> str:
+                sid = f"SM{len(self.twilio_messages) + 1:032x}"
+                self.twilio_messages.insert(0, {
+                    "sid": sid, "to": form.get("To", ""), "from": form.get("From", ""), "body": body,
+                    "status": "queued", "direction": "outbound-api",
+                    "date_created": format_datetime(datetime.now(UTC)),
+                })  # fmt: skip
+                return sid
+
+            self.submit(handler, body, create, {"status": "queued"}, dedupe=False, status=201)
+
+    def submit(self, handler, key, create, answer, *, dedupe: bool, status: int = 200) -> None:  # type: ignore[no-untyped-def]
+        with self.lock:
+            n = self.requests[key]
+            self.requests[key] += 1
+            fault = self.faults.draw(key, n)
+            if fault not in ("error", "lost"):
+                if dedupe and key in self.upstream:
+                    self.repeats[key] += 1
+                else:
+                    self.taken[key] += 1
+                    self.upstream.setdefault(key, create())
+            upstream = self.upstream.get(key, "")
+        if fault == "error":
+            return self.answer(handler, 503, {"error": "busy"})
+        if fault in ("close", "lost"):
+            handler.close_connection = True
+            return None
+        if fault == "timeout":
+            time.sleep(self.faults.slow_seconds)
+        return self.answer(handler, status, {"id": upstream, "sid": upstream, **answer})
+
+    def get(self, handler: BaseHTTPRequestHandler) -> None:
+        query = {name: values[0] for name, values in parse_qs(urlsplit(handler.path).query).items()}
+        with self.lock:
+            self.lookups += 1
+            failing = random.Random(f"{self.faults.seed}:list:{self.lookups}").random() < self.faults.list_error
+            since = query.get("DateSent>", "")
+            found = [
+                message
+                for message in self.twilio_messages
+                if message["to"] == query.get("To")
+                and message["from"] == query.get("From")
+                and datetime.strptime(message["date_created"][5:16], "%d %b %Y").date().isoformat() >= since
+            ]
+        if failing:
+            return self.answer(handler, 503, {"error": "busy"})
+        return self.answer(handler, 200, {"messages": found, "next_page_uri": None})
+
+    @staticmethod
+    def answer(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        except OSError:
+            pass  # the client gave up waiting (a timeout fault)
