@@ -4,7 +4,7 @@ It speaks two shapes:
 - generic (`POST /sms`): keeps one message per idempotency key and answers a repeated key with the
   first upstream id, as a gateway that honours our key does;
 - Twilio's Messages API (`POST` and `GET /2010-04-01/Accounts/<sid>/Messages.json`): no key, so every
-  submission it takes is a new message; the list answers `To`, `From` and `DateSent>` filters.
+  submission it takes is a new message; the list answers `To` and `From` filters, newest first.
 Faults are drawn per (message, n-th request for it) from a seed, so a run takes the same faults whatever
 order the workers' requests arrive in (or from `script`, the faults of each message's first requests):
 `error` answers 503 and takes nothing; `timeout` takes the message and answers after `slow_seconds`
@@ -128,13 +128,10 @@ class LoopbackCarrier:
         with self.lock:
             self.lookups += 1
             failing = random.Random(f"{self.faults.seed}:list:{self.lookups}").random() < self.faults.list_error
-            since = query.get("DateSent>", "")
             found = [
                 message
-                for message in self.twilio_messages
-                if message["to"] == query.get("To")
-                and message["from"] == query.get("From")
-                and datetime.strptime(message["date_created"][5:16], "%d %b %Y").date().isoformat() >= since
+                for message in reversed(self.twilio_messages)
+                if message["to"] == query.get("To") and message["from"] == query.get("From")
             ]
         if failing:
             return self.answer(handler, 503, {"error": "busy"})

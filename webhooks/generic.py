@@ -87,14 +87,14 @@ class Generic(CarrierAdapter):
             code = data["status"]
             if not isinstance(code, int) or code not in statuses.Status._value2member_map_:
                 raise WebhookError(400, "status must be one of our status codes", "status")
-            return StatusReport(upstream_id, code, f"status {code}", message_id)
+            return StatusReport(upstream_id, code, f"status {code}", message_id=message_id)
         stat = text(data, "stat").upper()
         err = optional_text(data, "err")
         code = STATUS_MAP.get(stat)
         if code is None:
             log.warning("unknown stat %r for %s: kept as 599", stat, upstream_id)
             code = statuses.Status.UNKNOWN
-        return StatusReport(upstream_id, code, f"{stat} err:{err}" if err else stat, message_id)
+        return StatusReport(upstream_id, code, f"{stat} err:{err}" if err else stat, message_id=message_id)
 
     def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
         body = json.dumps(

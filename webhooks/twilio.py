@@ -11,7 +11,7 @@ Status callback (form POST):
 We answer inbound with empty TwiML. Outbound: POST <url>/2010-04-01/Accounts/<sid>/Messages.json with
 To, From, Body, StatusCallback and basic auth; the JSON `sid` is the upstream id.
 Twilio has no idempotency key: after a submission whose answer we lost, we look for the message in
-GET <url>/2010-04-01/Accounts/<sid>/Messages.json?To=…&From=…&DateSent>=YYYY-MM-DD (newest first):
+GET <url>/2010-04-01/Accounts/<sid>/Messages.json?To=…&From=…&PageSize=100 (newest first):
     {"messages": [{"sid": "SM9a0c…", "to": "+46731234567", "from": "+46700000001", "body": "Hej",
                    "status": "queued", "direction": "outbound-api",
                    "date_created": "Tue, 24 Nov 2026 21:04:11 +0000"}], "next_page_uri": null}
@@ -181,12 +181,14 @@ class Twilio(CarrierAdapter):
 
     def find_submitted(self, carrier: Carrier, submission: Submission, since: datetime) -> list[Submitted]:
         """Outbound messages to the same phone, from the same sender, with the same body, created since
-        the first unanswered attempt (less a minute of clock skew), in Twilio's message list."""
+        the first unanswered attempt (less a minute of clock skew), in Twilio's message list.
+
+        No `DateSent` filter: a message still queued at Twilio has no sent date and would be missed. The
+        list comes newest first, so the first page holds any message of the last minutes."""
         url = f"{carrier.url.rstrip('/')}/2010-04-01/Accounts/{carrier.username}/Messages.json"
         query = {
             "To": submission.recipient,
             "From": submission.sender,
-            "DateSent>": (since - timedelta(days=1)).date().isoformat(),  # sent on that day or later
             "PageSize": "100",
         }
         auth = (carrier.username, carrier.secret)
