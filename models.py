@@ -282,6 +282,18 @@ class Conversation(BaseModel):
     outcome = CharField(default="")  # completed | failed | stopped | expired | replaced | cancelled
 
 
+class InboxRead(BaseModel):
+    """A console user's read marker in one conversation: the newest inbound id they have seen."""
+
+    user = ForeignKeyField(User, backref="inbox_reads", on_delete="CASCADE")
+    number = ForeignKeyField(VirtualNumber, backref="inbox_reads", on_delete="CASCADE")
+    phone = CharField()
+    last_read = BigIntegerField(default=0)
+
+    class Meta:
+        indexes = ((("user", "number", "phone"), True),)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -306,4 +318,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     LedgerEntry,
     UserToken,
     Conversation,
+    InboxRead,
 ]

@@ -15,7 +15,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app: defaults, then the environment, then `test_config`; then every subsystem."""
     import keywords
     import webhooks
-    from bot import api, cli, config, db, errors, health, password_page, unsubscribe
+    from bot import api, cli, config, console, db, errors, health, metrics, password_page, unsubscribe
 
     instance = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "SMSBOT_INSTANCE_PATH", os.path.join(PROJECT_ROOT, "instance")
@@ -29,6 +29,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     webhooks.init_app(app)
     keywords.init_app(app)
     api.init_app(app)
+    console.init_app(app)
+    metrics.init_app(app)
     health.init_app(app)
     unsubscribe.init_app(app)
     password_page.init_app(app)
@@ -37,14 +39,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def configure_logging(app: Flask) -> None:
-    """Log to stderr with phone numbers masked except their last four digits."""
+    """Log to stderr with phone numbers masked except their last four digits; `LOG_FORMAT` text or json.
+
+    rq's own loggers share the handler, so the worker's lines are masked and formatted the same way.
+    """
+    from bot.logformat import ExpectedRetryFilter, formatter
     from bot.phones import PhoneMaskingFilter
 
     logger = logging.getLogger("smsbot")
     if not logger.handlers:  # once per process, however many apps are created
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(formatter(app.config["LOG_FORMAT"]))
+        handler.addFilter(ExpectedRetryFilter())
         handler.addFilter(PhoneMaskingFilter())
-        logger.addHandler(handler)
+        for name in ("smsbot", "rq"):
+            logging.getLogger(name).addHandler(handler)
         logger.setLevel(logging.INFO)
     app.logger.addFilter(PhoneMaskingFilter())

@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_GRACE_SECONDS": 30,
     "SWEEP_INTERVAL_SECONDS": 60,
     "MAX_BODY_BYTES": 64 * 1024,
+    "LOG_FORMAT": "text",  # text | json (one JSON object per line)
+    "METRICS_TOKEN": "",  # when set, /metrics needs `Authorization: Bearer <token>`
 }
 
 # Unprefixed environment names of SPEC §9; everything else may be set as SMSBOT_<NAME>.

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from rq import get_current_job
 
-from bot import carriers, flows
+from bot import carriers, flows, metrics
 from bot.outbound import advance, record
 from bot.queue import enqueue_in, enqueue_send, has_live_job
 from bot.reports import apply_pending
@@ -84,7 +84,7 @@ def send_message(message_id: int) -> str:
         status_url=f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/{carrier.name}/status",
     )
     try:
-        submitted = carriers.adapter_for(carrier.kind).submit(carrier, submission)
+        submitted = metrics.timed_submit(carrier, submission)
     except carriers.SendError as exc:
         if exc.retryable and job is not None and (job.retries_left or 0) > 0:
             OutboundMessage.update(lease_until=None).where(OutboundMessage.id == message_id).execute()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from peewee import CharField, Database
 from playhouse.migrate import SchemaMigrator, migrate
 
-from models import ALL_MODELS, Conversation, SchemaVersion, UserToken, db
+from models import ALL_MODELS, Conversation, InboxRead, SchemaVersion, UserToken, db
 
 Migration = Callable[[Database], None]
 
@@ -35,10 +35,15 @@ def outbound_batches(database: Database) -> None:
     )
 
 
+def inbox_read_markers(database: Database) -> None:
+    database.create_tables([InboxRead], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
     (3, outbound_batches),
+    (8, inbox_read_markers),
 ]
 
 
