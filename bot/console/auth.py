@@ -18,6 +18,7 @@ from bot.passwords import hash_password, verify_password
 from models import User
 
 F = TypeVar("F", bound=Callable[..., Any])
+ENVIRON_KEY = "smsbot.console_user"
 # Checked when the e-mail is unknown, so a wrong address costs the same time as a wrong password.
 _DECOY_HASH = hash_password("Decoy-password-0")
 
@@ -34,15 +35,16 @@ def stamp(user: User) -> str:
 
 
 def current_user() -> User | None:
-    if "user" not in g:
+    """The signed-in user, looked up once per request (kept in the WSGI environ, which is per request)."""
+    if ENVIRON_KEY not in request.environ:
         user = None
         if "uid" in session:
             found = User.get_or_none((User.id == session["uid"]) & User.active)
             fresh = found is not None and found.password_hash
             if fresh and hmac.compare_digest(stamp(found), session.get("stamp", "")):
                 user = found
-        g.user = user
-    return g.user
+        request.environ[ENVIRON_KEY] = user
+    return request.environ[ENVIRON_KEY]
 
 
 def login_required(role: str = "viewer") -> Callable[[F], F]:

@@ -27,7 +27,9 @@ class DayRate:
 
 
 def day_of(value: object) -> date:
-    """fn.DATE gives a date on PostgreSQL and 'YYYY-MM-DD' on SQLite."""
+    """fn.DATE gives a date on PostgreSQL; on SQLite peewee reads it back through the column as a datetime."""
+    if isinstance(value, datetime):
+        return value.date()
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
