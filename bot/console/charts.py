@@ -7,39 +7,43 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 180, 36, 22, 10
+HEIGHT, LEFT, BOTTOM, TOP = 180, 36, 22, 10
 
 
-def _frame(labels: list[str], top_label: str) -> list[str]:
+def _frame(labels: list[str], top_label: str, width: int) -> list[str]:
     plot_h = HEIGHT - BOTTOM - TOP
     parts = [
-        f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH}" y2="{TOP + plot_h}" class="axis"/>',
-        f'<line x1="{LEFT}" y1="{TOP}" x2="{WIDTH}" y2="{TOP}" class="grid"/>',
-        f'<line x1="{LEFT}" y1="{TOP + plot_h / 2}" x2="{WIDTH}" y2="{TOP + plot_h / 2}" class="grid"/>',
+        f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{width}" y2="{TOP + plot_h}" class="axis"/>',
+        f'<line x1="{LEFT}" y1="{TOP}" x2="{width}" y2="{TOP}" class="grid"/>',
+        f'<line x1="{LEFT}" y1="{TOP + plot_h / 2}" x2="{width}" y2="{TOP + plot_h / 2}" class="grid"/>',
         f'<text x="{LEFT - 4}" y="{TOP + 4}" class="tick" text-anchor="end">{escape(top_label)}</text>',
         f'<text x="{LEFT - 4}" y="{TOP + plot_h + 4}" class="tick" text-anchor="end">0</text>',
     ]
-    step = (WIDTH - LEFT) / max(len(labels), 1)
+    step = (width - LEFT) / max(len(labels), 1)
     for index, label in enumerate(labels):
-        if index % 7 == 0 or index == len(labels) - 1:
+        if (len(labels) - 1 - index) % 7 == 0:  # today, and every week back from it
             x = LEFT + step * index + step / 2
-            parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 6}" class="tick" text-anchor="middle">{escape(label)}</text>')
+            anchor = "end" if index == len(labels) - 1 else "middle"
+            parts.append(
+                f'<text x="{x + step / 2 if anchor == "end" else x:.1f}" y="{HEIGHT - 6}" class="tick" '
+                f'text-anchor="{anchor}">{escape(label)}</text>'
+            )
     return parts
 
 
-def _svg(parts: list[str], title: str) -> Markup:
+def _svg(parts: list[str], title: str, width: int) -> Markup:
     body = "".join(parts)
     return Markup(
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
+        f'<svg class="chart" viewBox="0 0 {width} {HEIGHT}" role="img" aria-label="{escape(title)}">'
         f"<title>{escape(title)}</title>{body}</svg>"
     )
 
 
-def rate_chart(days: Sequence[date], rates: Sequence[float | None], title: str) -> Markup:
+def rate_chart(days: Sequence[date], rates: Sequence[float | None], title: str, width: int = 1100) -> Markup:
     """One bar per day, its height the rate (0–100 %); a day with no final message is a grey tick."""
     plot_h = HEIGHT - BOTTOM - TOP
-    parts = _frame([d.strftime("%d %b") for d in days], "100%")
-    step = (WIDTH - LEFT) / max(len(days), 1)
+    parts = _frame([d.strftime("%d %b") for d in days], "100%", width)
+    step = (width - LEFT) / max(len(days), 1)
     for index, (day, rate) in enumerate(zip(days, rates, strict=True)):
         x = LEFT + step * index + step * 0.15
         if rate is None:
@@ -51,15 +55,15 @@ def rate_chart(days: Sequence[date], rates: Sequence[float | None], title: str) 
             f'<rect x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" class="{css}">'
             f"<title>{day.isoformat()}: {rate:.0%} delivered</title></rect>"
         )
-    return _svg(parts, title)
+    return _svg(parts, title, width)
 
 
-def count_chart(days: Sequence[date], counts: Sequence[int], title: str) -> Markup:
+def count_chart(days: Sequence[date], counts: Sequence[int], title: str, width: int = 540) -> Markup:
     """One bar per day, scaled to the largest count."""
     plot_h = HEIGHT - BOTTOM - TOP
     peak = max([*counts, 1])
-    parts = _frame([d.strftime("%d %b") for d in days], str(peak))
-    step = (WIDTH - LEFT) / max(len(days), 1)
+    parts = _frame([d.strftime("%d %b") for d in days], str(peak), width)
+    step = (width - LEFT) / max(len(days), 1)
     for index, (day, count) in enumerate(zip(days, counts, strict=True)):
         h = plot_h * count / peak
         x = LEFT + step * index + step * 0.15
@@ -67,4 +71,4 @@ def count_chart(days: Sequence[date], counts: Sequence[int], title: str) -> Mark
             f'<rect x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" class="count">'
             f"<title>{day.isoformat()}: {count}</title></rect>"
         )
-    return _svg(parts, title)
+    return _svg(parts, title, width)
