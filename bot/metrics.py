@@ -159,7 +159,7 @@ class Collector:
 
 
 def scrape() -> Response:
-    token = current_app.config.get("METRICS_TOKEN") or ""
+    token = str(current_app.config.get("METRICS_TOKEN") or "")  # from_prefixed_env reads "123" as a number
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):

@@ -227,3 +227,24 @@ def test_dashboard_shows_balance_todays_groups_and_top_keywords(client):
     assert '<svg class="chart"' in page and "Delivery rate per day, last 30 days" in page
     assert "1 phones joined the block list" in page
     assert InboundMessage.select().count() == 2
+
+
+def test_dashboard_delivery_rate_counts_final_messages_only(client):
+    account = setup_account()
+    make_user(account, "ann@acme.se", role="viewer")
+    for code in (201, 201, 501, 102):
+        OutboundMessage.create(account=account, sender=NUMBER, recipient=PHONE, body="x", status=code)
+    log_in(client, "ann@acme.se")
+    page = client.get("/console/").get_data(as_text=True)
+    assert "Overall: <strong>66.7 %</strong> of 3." in page
+    assert ": 67% delivered</title>" in page  # today's bar
+
+
+def test_api_docs_page_uses_the_vendored_redoc(client):
+    page = client.get("/api/v1/docs").get_data(as_text=True)
+    assert 'spec-url="/api/v1/openapi.json"' in page
+    assert '<script src="/console/static/vendor/redoc/redoc.standalone.js">' in page
+    assert "cdn" not in page
+    bundle = client.get("/console/static/vendor/redoc/redoc.standalone.js")
+    assert bundle.status_code == 200 and len(bundle.data) > 500_000
+    bundle.close()

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
+from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
 from bot import statuses
@@ -45,7 +46,7 @@ def batch_link(batch: str) -> str | None:
     """The batch's progress page, once the console has one (`console.batch`, a separate change)."""
     try:
         return url_for("console.batch", batch_id=batch)
-    except Exception:  # BuildError: no such endpoint yet
+    except BuildError:
         return None
 
 
