@@ -306,6 +306,18 @@ class TrackedLink(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class InboxRead(BaseModel):
+    """A console user's read marker in one conversation: the newest inbound id they have seen."""
+
+    user = ForeignKeyField(User, backref="inbox_reads", on_delete="CASCADE")
+    number = ForeignKeyField(VirtualNumber, backref="inbox_reads", on_delete="CASCADE")
+    phone = CharField()
+    last_read = BigIntegerField(default=0)
+
+    class Meta:
+        indexes = ((("user", "number", "phone"), True),)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -330,5 +342,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     LedgerEntry,
     UserToken,
     Conversation,
+    InboxRead,
     TrackedLink,
 ]

@@ -1,5 +1,8 @@
 """The WSGI app (`gunicorn wsgi:app`) and the `smsbot` command line (`flask --app wsgi` works too)."""
 
+from importlib.metadata import version
+
+import click
 from flask.cli import FlaskGroup, routes_command, shell_command
 
 from bot import create_app
@@ -11,8 +14,19 @@ except ConfigError as exc:  # one clear line on stderr and exit status 1, for gu
     raise SystemExit(f"smsbot: {exc}") from None
 cli = FlaskGroup(
     create_app=lambda: app,
+    add_version_option=False,
     add_default_commands=False,  # `smsbot run` is ours: web and worker together
     help="smsbot: inbound SMS keyword bot and outbound pipeline.",
+)
+cli.params.append(  # smsbot's own version (FlaskGroup's --version prints Flask's and Python's)
+    click.Option(
+        ["--version"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        help="Show smsbot's version and exit.",
+        callback=lambda ctx, _param, value: value and (click.echo(f"smsbot {version('smsbot')}"), ctx.exit()),
+    )
 )
 cli.add_command(shell_command)
 cli.add_command(routes_command)

@@ -18,7 +18,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     import keywords
     import webhooks
-    from bot import api, cli, config, db, environment, errors, health, links, password_page, unsubscribe
+    from bot import (
+        api,
+        cli,
+        config,
+        console,
+        db,
+        environment,
+        errors,
+        health,
+        links,
+        metrics,
+        password_page,
+        unsubscribe,
+    )
 
     instance = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "SMSBOT_INSTANCE_PATH", os.path.join(PROJECT_ROOT, "instance")
@@ -33,6 +46,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     webhooks.init_app(app)
     keywords.init_app(app)
     api.init_app(app)
+    console.init_app(app)
+    metrics.init_app(app)
     health.init_app(app)
     unsubscribe.init_app(app)
     links.init_app(app)
@@ -42,14 +57,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def configure_logging(app: Flask) -> None:
-    """Log to stderr with phone numbers masked except their last four digits."""
+    """Log to stderr with phone numbers masked except their last four digits; `LOG_FORMAT` text or json.
+
+    rq's own loggers share the handler, so the worker's lines are masked and formatted the same way.
+    """
+    from bot.logformat import ExpectedRetryFilter, formatter
     from bot.phones import PhoneMaskingFilter
 
     logger = logging.getLogger("smsbot")
     if not logger.handlers:  # once per process, however many apps are created
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(formatter(app.config["LOG_FORMAT"]))
         handler.addFilter(PhoneMaskingFilter())
-        logger.addHandler(handler)
+        for name in ("smsbot", "rq"):
+            logging.getLogger(name).addHandler(handler)
+        logging.getLogger("rq.worker").addFilter(ExpectedRetryFilter())  # on the logger: no handler sees it
         logger.setLevel(logging.INFO)
     app.logger.addFilter(PhoneMaskingFilter())

@@ -233,6 +233,7 @@ def _carrier(name: str) -> Carrier:
 
 
 def init_app(app: Flask) -> None:
+    from bot import ops_cli
     from bot.chat import chat
     from bot.devserver import demo, run
 
@@ -249,5 +250,6 @@ def init_app(app: Flask) -> None:
         worker,
         run,
         demo,
+        *ops_cli.COMMANDS,
     ):
         app.cli.add_command(command)

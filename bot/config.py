@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_INTERVAL_SECONDS": 60,
     "CONCAT_TTL_MINUTES": 60,  # parts of a long inbound SMS wait this long for the rest (bot/concat.py)
     "MAX_BODY_BYTES": 64 * 1024,
+    "LOG_FORMAT": "text",  # text | json (one JSON object per line)
+    "METRICS_TOKEN": "",  # when set, /metrics needs `Authorization: Bearer <token>`
 }
 
 # Unprefixed environment names of SPEC §9; everything else may be set as SMSBOT_<NAME>.

@@ -27,7 +27,7 @@ import logging
 from flask import current_app
 from peewee import InterfaceError, OperationalError
 
-from bot import carriers
+from bot import carriers, metrics
 from bot.carriers import CarrierAdapter, SendError, Submission, Submitted
 from bot.db import replace_connection
 from bot.outbound import advance, record
@@ -40,17 +40,10 @@ ANSWER_TRIES = 3  # recording the carrier's answer: the first try and two on fre
 
 
 class RetryLater(Exception):
-    """An expected retry of the send job: RQ runs it again; logged as one warning line, no traceback."""
+    """An expected retry of the send job: RQ runs it again; logged as one warning line, no traceback
+    (bot/logformat.py drops rq's traceback for an exception marked `expected_retry`)."""
 
-
-class _QuietExpectedRetries(logging.Filter):
-    """Drop rq's traceback for RetryLater: the job already logged the attempt's error in one line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not any(isinstance(arg, str) and f"{__name__}.RetryLater" in arg for arg in record.args or ())
-
-
-logging.getLogger("rq.worker").addFilter(_QuietExpectedRetries())
+    expected_retry = True
 
 
 def hand_off(message_id: int, tag: str, retries_left: int) -> str:
@@ -103,7 +96,7 @@ def attempt(message: OutboundMessage, carrier: Carrier, adapter: CarrierAdapter,
     since = message.unconfirmed_since or utcnow()
     mark_unconfirmed(message.id, since)  # write-ahead: a crash from here on means "maybe sent"
     try:
-        return adapter.submit(carrier, submission)
+        return metrics.timed_submit(carrier, submission)
     except SendError as exc:
         if exc.maybe_sent and not adapter.honours_idempotency_key:
             record(message, Status.SENDING, f"attempt {number}: {exc.detail}; reconciling")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from peewee import BooleanField, CharField, Database, DateTimeField
 from playhouse.migrate import SchemaMigrator, migrate
 
-from models import ALL_MODELS, Conversation, SchemaVersion, TrackedLink, UserToken, db
+from models import ALL_MODELS, Conversation, InboxRead, SchemaVersion, TrackedLink, UserToken, db
 
 Migration = Callable[[Database], None]
 
@@ -76,11 +76,16 @@ def unconfirmed_hand_off(database: Database) -> None:
     migrate(migrator.add_column("outbound_message", "unconfirmed_since", DateTimeField(null=True)))
 
 
+def inbox_read_markers(database: Database) -> None:
+    database.create_tables([InboxRead], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
     (3, outbound_batches),
     (5, carrier_trust),
+    (8, inbox_read_markers),
     (9, unconfirmed_hand_off),
     (10, tracked_links),
 ]

@@ -294,3 +294,24 @@ RESPONSE = obj(
     },
     ["phone", "started_at", "ended_at", "outcome", "answers"],
 )
+
+PREVIEW_IN = obj(
+    {
+        "text": {"type": "string", "maxLength": 10_000},
+        "to": {"type": ["string", "array"], "items": PHONE_IN, "minLength": 1, "minItems": 1, "maxItems": 1000},
+        "group": {"type": "string", "minLength": 1, "maxLength": 100},
+    },
+    ["text"],
+)
+PREVIEW = obj(
+    {
+        "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"]},
+        "segments": {"type": "integer"},
+        "characters": {"type": "integer"},
+        "ucs2_characters": {"type": "array", "items": {"type": "string"}},
+        "price": {"type": "integer"},
+        "recipients": {"type": "integer"},
+        "balance_after": {"type": ["integer", "null"]},
+    },
+    ["encoding", "segments", "characters", "ucs2_characters", "price", "recipients", "balance_after"],
+)

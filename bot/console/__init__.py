@@ -1,0 +1,44 @@
+"""The web console at `/console/`: server-rendered pages for an account's users (SPEC §13).
+
+Login is a signed session cookie (Flask's, keyed by SMSBOT_SECRET_KEY); every POST form carries a CSRF
+token; the user's role decides what each page shows and what it accepts (viewer reads, user also sends
+and edits contacts and the block list, admin also keywords). Every query is scoped to the user's account:
+another account's object is a 404, the same as in the API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, Flask
+
+bp = Blueprint(
+    "console",
+    __name__,
+    url_prefix="/console",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+@bp.app_template_filter("money")
+def money(minor: int | None) -> str:
+    """Minor units as a decimal amount: 12345 → 123.45."""
+    if minor is None:
+        return "–"
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100:,}.{abs(minor) % 100:02d}".replace(",", "\u202f")
+
+
+@bp.app_template_filter("when")
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def init_app(app: Flask) -> None:
+    from bot.console import auth, dashboard, inbox, manage, messages, send  # noqa: F401  (declare the views)
+
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_NAME", "smsbot_console")
+    app.register_blueprint(bp)

@@ -1,0 +1,125 @@
+"""Console login: e-mail and password (scrypt, bot/passwords.py), a signed session, CSRF and roles."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import abort, g, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from bot.apikeys import role_allows
+from bot.console import bp
+from bot.passwords import hash_password, verify_password
+from models import User
+
+F = TypeVar("F", bound=Callable[..., Any])
+ENVIRON_KEY = "smsbot.console_user"
+# Checked when the e-mail is unknown, so a wrong address costs the same time as a wrong password.
+_DECOY_HASH = hash_password("Decoy-password-0")
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def stamp(user: User) -> str:
+    """Changes with the password, so a new password (or a removed one) ends every other session."""
+    return user.password_hash[-16:]
+
+
+def current_user() -> User | None:
+    """The signed-in user, looked up once per request (kept in the WSGI environ, which is per request)."""
+    if ENVIRON_KEY not in request.environ:
+        user = None
+        if "uid" in session:
+            found = User.get_or_none((User.id == session["uid"]) & User.active)
+            fresh = found is not None and found.password_hash
+            if fresh and hmac.compare_digest(stamp(found), session.get("stamp", "")):
+                user = found
+        request.environ[ENVIRON_KEY] = user
+    return request.environ[ENVIRON_KEY]
+
+
+def login_required(role: str = "viewer") -> Callable[[F], F]:
+    """Require a signed-in user with at least `role`; sets g.user and g.account."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+            if not role_allows(user.role, role):
+                abort(403, f"This needs the {role} role; you are {user.role}.")
+            g.account = user.account
+            return view(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def can(role: str) -> bool:
+    user = current_user()
+    return user is not None and role_allows(user.role, role)
+
+
+@bp.before_request
+def check_csrf() -> None:
+    """Every POST carries the session's token (a form field, or a header for the preview's fetch)."""
+    if request.method != "POST":
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, "The form expired or did not come from this site. Reload the page and try again.")
+
+
+@bp.app_context_processor
+def template_helpers() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "can": can, "current_user": current_user}
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path inside the console: never another site (an open redirect)."""
+    if target and target.startswith("/console") and not urlsplit(target).netloc and "\\" not in target:
+        return target
+    return url_for("console.dashboard")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if request.method == "GET":
+        if current_user() is not None:
+            return redirect(url_for("console.dashboard"))
+        return render_template("console/login.html", email="", error=None)
+    email = request.form.get("email", "").strip().lower()
+    password = request.form.get("password", "")
+    user = User.get_or_none((User.email == email) & User.active) if email else None
+    ok = verify_password(password, user.password_hash if user and user.password_hash else _DECOY_HASH)
+    if user is None or not user.password_hash or not ok:
+        return render_template("console/login.html", email=email, error="Wrong e-mail or password."), 401
+    session.clear()
+    session["uid"], session["stamp"] = user.id, stamp(user)
+    csrf_token()
+    return redirect(safe_next(request.args.get("next")))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("console.login"))
+
+
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+@bp.errorhandler(400)
+def error_page(exc: Any) -> tuple[str, int]:
+    return render_template("console/error.html", code=exc.code, message=exc.description), exc.code
