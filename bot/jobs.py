@@ -18,6 +18,7 @@ from flask import current_app
 from rq import get_current_job
 
 from bot import carriers, flows
+from bot.api import idempotency
 from bot.outbound import advance, record
 from bot.queue import enqueue_in, enqueue_send, has_live_job
 from bot.reports import apply_pending
@@ -134,6 +135,7 @@ def sweep() -> dict[str, int]:
     if requeued or unknown:
         log.info("sweep: %s re-enqueued, %s marked 599", requeued, unknown)
     flows.expire_idle()  # idle flow conversations end as "expired" (bot/flows.py)
+    idempotency.purge()  # Idempotency-Key answers past their 24 hours
     schedule_sweep()
     return {"requeued": requeued, "unknown": unknown}
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from peewee import CharField, Database
 from playhouse.migrate import SchemaMigrator, migrate
 
-from models import ALL_MODELS, Conversation, SchemaVersion, UserToken, db
+from models import ALL_MODELS, Conversation, IdempotentRequest, SchemaVersion, UserToken, db
 
 Migration = Callable[[Database], None]
 
@@ -35,10 +35,27 @@ def outbound_batches(database: Database) -> None:
     )
 
 
+def operators_and_idempotency(database: Database) -> None:
+    """Operator keys (no account), e-mails unique per account, top-up references, idempotent requests."""
+    migrator = SchemaMigrator.from_database(database)
+    key_account = next(c for c in database.get_columns("api_key") if c.name == "account_id")
+    if not key_account.null:
+        migrate(migrator.drop_not_null("api_key", "account_id"))
+    user_indexes = {tuple(index.columns): index for index in database.get_indexes("user")}
+    if ("email",) in user_indexes:
+        migrate(migrator.drop_index("user", user_indexes[("email",)].name))
+    if ("account_id", "email") not in user_indexes:
+        migrate(migrator.add_index("user", ("account_id", "email"), True))
+    if "reference" not in {column.name for column in database.get_columns("ledger_entry")}:
+        migrate(migrator.add_column("ledger_entry", "reference", CharField(default="")))
+    database.create_tables([IdempotentRequest], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
     (3, outbound_batches),
+    (4, operators_and_idempotency),
 ]
 
 
