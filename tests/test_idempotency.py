@@ -41,7 +41,8 @@ def test_a_retried_send_sends_and_charges_once(client, shop):
     assert first.status_code == 202, first.json
     retry = client.post("/api/v1/messages", json=body, headers=headers(secret, "order-17"))
     assert (retry.status_code, retry.json) == (202, first.json)
-    assert retry.headers["Location"] == first.headers["Location"] == f"/api/v1/messages/{first.json['messages'][0]['id']}"
+    location = f"/api/v1/messages/{first.json['messages'][0]['id']}"
+    assert retry.headers["Location"] == first.headers["Location"] == location
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert OutboundMessage.select().count() == 1
     assert money(account) == (1000 - 35, 1, 35)
