@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from peewee import fn
 
+from bot.api.idempotency import purge
 from bot.apikeys import create_key
 from models import Account, ApiKey, Carrier, Group, IdempotentRequest, LedgerEntry, OutboundMessage, User, utcnow
 
@@ -123,6 +124,8 @@ def test_a_key_is_kept_24_hours(client, shop):
     IdempotentRequest.update(created_at=utcnow() - timedelta(hours=25)).execute()
     again = client.post("/api/v1/groups", json={"name": "VIP"}, headers=headers(secret, "day"))
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers and Group.select().count() == 1
+    IdempotentRequest.update(created_at=utcnow() - timedelta(hours=25)).execute()
+    assert purge() == 1 and IdempotentRequest.select().count() == 0  # the sweeper's clean-up
 
 
 def test_a_replayed_key_creation_creates_one_key_and_never_stores_its_secret(client, shop):
