@@ -52,17 +52,24 @@ class Account(BaseModel):
 
 
 class User(BaseModel):
+    """A person of one account. The same e-mail may belong to users of several accounts."""
+
     account = ForeignKeyField(Account, backref="users", on_delete="CASCADE")
-    email = CharField(unique=True)
+    email = CharField()
     password_hash = CharField(default="")
     role = CharField(default="user")  # "admin" | "user" | "viewer"
     active = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
 
+    class Meta:
+        indexes = ((("account", "email"), True),)
+
 
 class ApiKey(BaseModel):
-    account = ForeignKeyField(Account, backref="api_keys", on_delete="CASCADE")
-    role = CharField(default="admin")
+    """A business key (account set; role viewer, user or admin) or an operator key (no account)."""
+
+    account = ForeignKeyField(Account, null=True, backref="api_keys", on_delete="CASCADE")
+    role = CharField(default="admin")  # viewer | user | admin | operator
     prefix = CharField(unique=True)  # public lookup part of the key
     secret_hash = CharField()
     label = CharField(default="")
@@ -255,6 +262,7 @@ class LedgerEntry(BaseModel):
     kind = CharField()  # topup | debit | refund | invoice
     amount = BigIntegerField()
     message = ForeignKeyField(OutboundMessage, null=True, backref="ledger", on_delete="SET NULL")
+    reference = CharField(default="")  # a top-up's payment reference, given by the operator
     at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -318,6 +326,25 @@ class InboxRead(BaseModel):
         indexes = ((("user", "number", "phone"), True),)
 
 
+class IdempotentRequest(BaseModel):
+    """The first answer to a POST sent with an `Idempotency-Key`, replayed to retries for 24 hours.
+
+    `scope` is "account:<id>" for business keys and "operator:<api key id>" for operator keys; the row is
+    claimed (inserted) in the request's own transaction, so a concurrent retry waits on the unique index.
+    """
+
+    scope = CharField()
+    key = CharField(max_length=255)
+    fingerprint = CharField()  # SHA-256 of method, path, query and body
+    status = IntegerField(default=0)
+    response = TextField(default="")
+    location = TextField(default="")
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("scope", "key"), True),)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -344,4 +371,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     Conversation,
     InboxRead,
     TrackedLink,
+    IdempotentRequest,
 ]

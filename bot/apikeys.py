@@ -1,6 +1,8 @@
 """API keys: `smsbot_<prefix>_<secret>`; the prefix finds the row, only a hash of the secret is stored.
 
 The secret is 32 random bytes, so a plain SHA-256 is enough (a slow KDF is for guessable passwords).
+A business key belongs to an account and has a role of ROLES; an operator key belongs to no account and
+works only on the operator routes (SPEC §11).
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ import secrets
 from models import Account, ApiKey, utcnow
 
 ROLES = ("viewer", "user", "admin")
+OPERATOR = "operator"
 
 
-def create_key(account: Account, role: str = "admin", label: str = "") -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the plaintext key, which is shown once and never stored."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+def create_key(account: Account | None, role: str = "admin", label: str = "") -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext key, which is shown once and never stored.
+
+    `account=None` with `role="operator"` makes an operator key; a business role needs an account.
+    """
+    if (role == OPERATOR) != (account is None):
+        raise ValueError("an operator key has no account; a business key needs one")
+    if role not in (*ROLES, OPERATOR):
+        raise ValueError(f"role must be one of {', '.join(ROLES)} or {OPERATOR}")
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     key = ApiKey.create(account=account, role=role, label=label, prefix=prefix, secret_hash=_hash(secret))
     return key, f"smsbot_{prefix}_{secret}"

@@ -13,8 +13,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from peewee import IntegrityError
 
-from bot import carriers, environment, flows, migrations, phones
-from bot.apikeys import ROLES, create_key
+from bot import accounts, carriers, environment, flows, migrations, phones
+from bot.apikeys import OPERATOR, ROLES, create_key
 from bot.keyword_rules import ACTIONS, KeywordError, clean
 from models import Account, Carrier, Keyword, LedgerEntry, VirtualNumber, db
 
@@ -81,6 +81,10 @@ def carrier_add(
 @click.option("--balance", type=click.IntRange(min=0), default=0, help="opening balance, minor units")
 def account_create(name: str, billing: str, price: int, balance: int) -> None:
     """Create an account and an admin API key (printed alone on the last line)."""
+    try:
+        name = accounts.check_name(name)
+    except accounts.BadName as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
     with db.atomic():
         if Account.get_or_none(Account.name == name):
             raise click.ClickException(f"account {name!r} exists already")
@@ -90,6 +94,31 @@ def account_create(name: str, billing: str, price: int, balance: int) -> None:
         _, secret = create_key(account, "admin", "created by the CLI")
     click.echo(f"account {name} created ({billing}, price {price}, balance {balance}); admin API key:")
     click.echo(secret)
+
+
+@account_cli.command("set")
+@click.argument("name")
+@click.option("--billing", type=click.Choice(["balance", "invoice"]), help="balance (prepaid) or invoice")
+@click.option("--price", type=click.IntRange(min=0, max=1_000_000), help="price per segment, minor units")
+@click.option("--nanp-campaign", help="the pre-booked US/Canada campaign id ('' removes it)")
+def account_set(name: str, billing: str | None, price: int | None, nanp_campaign: str | None) -> None:
+    """Change an account's billing (the operator's settings; a business key cannot)."""
+    changes = {
+        field: value
+        for field, value in (("billing_mode", billing), ("price_per_segment", price), ("nanp_campaign", nanp_campaign))
+        if value is not None
+    }
+    if not changes:
+        raise click.UsageError("nothing to change: give --billing, --price or --nanp-campaign")
+    if len(changes.get("nanp_campaign", "")) > 64:
+        raise click.BadParameter("at most 64 characters", param_hint="--nanp-campaign")
+    account = _account(name)
+    Account.update(**changes).where(Account.id == account.id).execute()
+    account = Account.get_by_id(account.id)
+    click.echo(
+        f"{account.name}: {account.billing_mode}, price {account.price_per_segment}, "
+        f"nanp campaign {account.nanp_campaign or '(none)'}"
+    )
 
 
 @number_cli.command("add")
@@ -177,24 +206,30 @@ def flow_results(number: str, word: str, output: str) -> None:
 
 @click.command("topup")
 @click.argument("account_name")
-@click.argument("amount", type=click.IntRange(min=1))
-def topup(account_name: str, amount: int) -> None:
+@click.argument("amount", type=click.IntRange(min=1, max=accounts.MAX_TOPUP))
+@click.option("--reference", default="", help="the payment's reference, kept in the ledger")
+def topup(account_name: str, amount: int, reference: str) -> None:
     """Top up an account's balance (minor units)."""
     account = _account(account_name)
-    with db.atomic():
-        Account.update(balance=Account.balance + amount).where(Account.id == account.id).execute()
-        LedgerEntry.create(account=account, kind="topup", amount=amount)
+    accounts.topup(account, amount, reference)
     click.echo(f"{account.name}: balance {Account.get_by_id(account.id).balance}")
 
 
 @apikey_cli.command("create")
-@click.argument("account_name")
+@click.argument("account_name", required=False)
 @click.option("--role", type=click.Choice(ROLES), default="admin")
+@click.option("--operator", is_flag=True, help="an operator key (no account): the /api/v1/operator routes")
 @click.option("--label", default="")
-def apikey_create(account_name: str, role: str, label: str) -> None:
+def apikey_create(account_name: str | None, role: str, operator: bool, label: str) -> None:
     """Create an API key (printed alone on the last line; it is not stored in clear)."""
-    _, secret = create_key(_account(account_name), role, label)
-    click.echo(f"{role} key for {account_name}:")
+    if operator == (account_name is not None):
+        raise click.UsageError("give an ACCOUNT, or --operator for an operator key (which has no account)")
+    if operator:
+        _, secret = create_key(None, OPERATOR, label)
+        click.echo("operator key (for /api/v1/operator; not valid on business routes):")
+    else:
+        _, secret = create_key(_account(account_name or ""), role, label)
+        click.echo(f"{role} key for {account_name}:")
     click.echo(secret)
 
 

@@ -18,6 +18,7 @@ from flask import current_app
 from rq import get_current_job
 
 from bot import concat, flows, reports
+from bot.api import idempotency
 from bot.handoff import hand_off
 from bot.outbound import advance
 from bot.queue import enqueue_in, enqueue_send, has_live_job
@@ -104,6 +105,7 @@ def sweep() -> dict[str, int]:
     flows.expire_idle()  # idle flow conversations end as "expired" (bot/flows.py)
     concat.expire_parts()  # parts of long inbound SMS that waited too long (bot/concat.py)
     reports.sweep_pending()  # reports parked for ids now known, or never seen (bot/reports.py)
+    idempotency.purge()  # Idempotency-Key answers past their 24 hours
     schedule_sweep()
     return {"requeued": requeued, "unknown": unknown}
 

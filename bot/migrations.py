@@ -12,7 +12,7 @@ from collections.abc import Callable
 from peewee import BooleanField, CharField, Database, DateTimeField
 from playhouse.migrate import SchemaMigrator, migrate
 
-from models import ALL_MODELS, Conversation, InboxRead, SchemaVersion, TrackedLink, UserToken, db
+from models import ALL_MODELS, Conversation, IdempotentRequest, InboxRead, SchemaVersion, TrackedLink, UserToken, db
 
 Migration = Callable[[Database], None]
 
@@ -33,6 +33,22 @@ def outbound_batches(database: Database) -> None:
         migrator.add_column("outbound_message", "batch", CharField(null=True)),
         migrator.add_index("outbound_message", ("batch", "recipient"), True),
     )
+
+
+def operators_and_idempotency(database: Database) -> None:
+    """Operator keys (no account), e-mails unique per account, top-up references, idempotent requests."""
+    migrator = SchemaMigrator.from_database(database)
+    key_account = next(c for c in database.get_columns("api_key") if c.name == "account_id")
+    if not key_account.null:
+        migrate(migrator.drop_not_null("api_key", "account_id"))
+    user_indexes = {tuple(index.columns): index for index in database.get_indexes("user")}
+    if ("email",) in user_indexes:
+        migrate(migrator.drop_index("user", user_indexes[("email",)].name))
+    if ("account_id", "email") not in user_indexes:
+        migrate(migrator.add_index("user", ("account_id", "email"), True))
+    if "reference" not in {column.name for column in database.get_columns("ledger_entry")}:
+        migrate(migrator.add_column("ledger_entry", "reference", CharField(default="")))
+    database.create_tables([IdempotentRequest], safe=True)
 
 
 def carrier_trust(database: Database) -> None:
@@ -84,6 +100,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
     (3, outbound_batches),
+    (4, operators_and_idempotency),
     (5, carrier_trust),
     (8, inbox_read_markers),
     (9, unconfirmed_hand_off),

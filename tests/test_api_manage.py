@@ -58,12 +58,15 @@ def test_account_settings_and_topups(client, shop):
         "stop_service_enabled": True,
         "nanp_campaign": "",
     }
+    operator = {"Authorization": f"Bearer {create_key(None, 'operator')[1]}"}
     changed = client.patch(
-        "/api/v1/account", json={"billing_mode": "invoice", "nanp_campaign": "C1"}, headers=key(account)
+        "/api/v1/operator/accounts/Shop", json={"billing_mode": "invoice", "nanp_campaign": "C1"}, headers=operator
     )
     assert (changed.json["billing_mode"], changed.json["nanp_campaign"]) == ("invoice", "C1")
-    topped = client.post("/api/v1/account/topups", json={"amount": 500}, headers=key(account))
-    assert (topped.status_code, topped.json) == (201, {"balance": 1500})
+    own_view = client.get("/api/v1/account", headers=key(account, "viewer")).json
+    assert (own_view["billing_mode"], own_view["nanp_campaign"]) == ("invoice", "C1")
+    topped = client.post("/api/v1/operator/accounts/Shop/topups", json={"amount": 500}, headers=operator)
+    assert (topped.status_code, topped.json["balance"]) == (201, 1500)
     ledger = client.get("/api/v1/account/ledger", headers=key(account, "viewer")).json["ledger"]
     assert [(e["kind"], e["amount"]) for e in ledger] == [("topup", 500)]
 
@@ -78,7 +81,8 @@ def test_account_settings_and_topups(client, shop):
     ],
 )
 def test_bad_topups_are_422_naming_the_field_and_change_nothing(client, shop, body, field):
-    answer = client.post("/api/v1/account/topups", json=body, headers=key(shop[0]))
+    operator = {"Authorization": f"Bearer {create_key(None, 'operator')[1]}"}
+    answer = client.post("/api/v1/operator/accounts/Shop/topups", json=body, headers=operator)
     assert (answer.status_code, answer.json["error"]["field"]) == (422, field)
     assert Account.get_by_id(shop[0].id).balance == 1000
     assert LedgerEntry.select().count() == 0

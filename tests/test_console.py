@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import statuses
-from models import InboundMessage, MessageEvent, OutboundMessage
+from models import Account, InboundMessage, MessageEvent, OutboundMessage
 from tests.console_helpers import NUMBER, PHONE, csrf_of, log_in, make_user, setup_account
 
 
@@ -33,6 +33,22 @@ def test_a_wrong_password_or_unknown_address_is_refused_alike(client):
         assert answer.status_code == 401
         assert "Wrong e-mail or password." in answer.get_data(as_text=True)
     assert client.get("/console/").status_code == 302
+
+
+def test_an_address_with_users_in_two_accounts_chooses_the_account(client):
+    acme = setup_account()
+    other = Account.create(name="Other AB")
+    make_user(acme, "ann@acme.se")
+    make_user(other, "ann@acme.se")
+    token = csrf_of(client.get("/console/login").get_data(as_text=True))
+    form = {"email": "ann@acme.se", "password": "Console-pass-1", "csrf_token": token}
+    asked = client.post("/console/login", data=form)
+    assert asked.status_code == 200
+    page = asked.get_data(as_text=True)
+    assert "several accounts" in page and ">Acme</option>" in page and ">Other AB</option>" in page
+    chosen = client.post("/console/login", data={**form, "account": str(other.id)})
+    assert chosen.status_code == 302
+    assert "Other AB" in client.get("/console/").get_data(as_text=True)
 
 
 def test_an_inactive_user_cannot_log_in(client):

@@ -1,4 +1,8 @@
-"""The business API, `/api/v1`: JSON, `Authorization: Bearer <api key>`, every query scoped to the key's account."""
+"""The API, `/api/v1`: JSON, `Authorization: Bearer <api key>`.
+
+Business routes take a business key and scope every query to its account; the operator routes
+(`/api/v1/operator/...`) take an operator key. Each side's key on the other's routes is a 403.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, g, jsonify, request
 
-from bot.apikeys import authenticate, role_allows
+from bot.apikeys import OPERATOR, authenticate, role_allows
 from bot.errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -16,7 +20,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def requires(role: str) -> Callable[[F], F]:
-    """Authenticate the bearer key and require at least `role`; sets g.account and g.api_key."""
+    """Authenticate the bearer key and require at least `role` (or `operator`); sets g.account and g.api_key.
+
+    g.account is None for an operator key.
+    """
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -26,7 +33,10 @@ def requires(role: str) -> Callable[[F], F]:
             key = authenticate(token.strip()) if scheme.lower() == "bearer" else None
             if key is None:
                 raise ApiError(401, "unauthorized", "a valid API key is required", "Authorization")
-            if not role_allows(key.role, role):
+            if (role == OPERATOR) != (key.role == OPERATOR):
+                side = "an operator key" if role == OPERATOR else "a business key"
+                raise ApiError(403, "forbidden", f"this route needs {side}; the key is a {key.role} key")
+            if role != OPERATOR and not role_allows(key.role, role):
                 raise ApiError(403, "forbidden", f"this needs the {role} role; the key has {key.role}")
             g.api_key, g.account = key, key.account
             return view(*args, **kwargs)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from flask import g
-from peewee import IntegrityError
+from collections.abc import Callable
+from typing import Any
 
-from bot import users
+from flask import Response, g
+from peewee import IntegrityError
+from redis.exceptions import RedisError
+
+from bot import admins, users
 from bot.api import owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import api_key, user
 from bot.apikeys import create_key, revoke
-from bot.errors import ApiError
+from bot.errors import ApiError, error_response
 from bot.passwords import WeakPassword
-from models import ApiKey, User
+from models import ApiKey, User, db
 
 
 def own_user(user_id: int) -> User:
@@ -41,13 +45,20 @@ def list_users() -> dict:
     body=shapes.USER_IN,
     response=shapes.USER,
     status=201,
+    idempotent=True,
+    location="/users/{id}",
 )
 def create_user(body: dict) -> tuple[dict, int]:
     try:
         created = users.invite(g.account, body["email"], body["role"])
     except IntegrityError:
-        raise ApiError(409, "conflict", "a user with that e-mail exists", "email") from None
+        raise ApiError(409, "conflict", "the account has a user with that e-mail", "email") from None
     return user(created), 201
+
+
+@route("GET", "/users/<int:user_id>", role="admin", summary="A user", response=shapes.USER)
+def get_user(user_id: int) -> dict:
+    return user(own_user(user_id))
 
 
 @route(
@@ -59,17 +70,36 @@ def create_user(body: dict) -> tuple[dict, int]:
     response=shapes.USER,
 )
 def patch_user(user_id: int, body: dict) -> dict:
+    """409 when it would demote or deactivate the account's last active admin user."""
     row = own_user(user_id)
-    for name, value in body.items():
-        setattr(row, name, value)
-    row.save()
+    with db.atomic():
+        keeps_admin(admins.change_user, row, body.get("role", row.role), body.get("active", row.active))
+        for name, value in body.items():
+            setattr(row, name, value)
+        row.save()
     return user(row)
 
 
-@route("DELETE", "/users/<int:user_id>", role="admin", summary="Delete a user", status=204)
+@route(
+    "DELETE",
+    "/users/<int:user_id>",
+    role="admin",
+    summary="Delete a user (409 for the last active admin user)",
+    status=204,
+)
 def delete_user(user_id: int) -> tuple[str, int]:
-    own_user(user_id).delete_instance()
+    row = own_user(user_id)
+    with db.atomic():
+        keeps_admin(admins.change_user, row, row.role, False)
+        row.delete_instance()
     return "", 204
+
+
+def keeps_admin(check: Callable[..., None], *args: Any) -> None:
+    try:
+        check(*args)
+    except admins.LastAdmin as exc:
+        raise ApiError(409, "last_admin", str(exc)) from None
 
 
 @route(
@@ -98,9 +128,17 @@ def set_password(body: dict) -> dict:
     body=shapes.RESET_IN,
     response=shapes.DONE,
     status=202,
+    errors={429: "too many reset requests for this address", 503: "try again later"},
 )
-def reset_password(body: dict) -> tuple[dict, int]:
-    users.request_reset(body["email"])
+def reset_password(body: dict) -> tuple[dict, int] | tuple[Response, int, dict[str, str]]:
+    """The same answer, and the same work, whether or not the address has a user."""
+    try:
+        users.request_reset(body["email"])
+    except users.TooManyResets as exc:
+        response, status = error_response(429, "too_many_requests", str(exc), "email")
+        return response, status, {"Retry-After": str(exc.retry_after)}
+    except RedisError:
+        raise ApiError(503, "unavailable", "password resets are unavailable for a moment; try again") from None
     return {"status": "if the address has an account, a link is on its way"}, 202
 
 
@@ -125,13 +163,30 @@ def list_keys() -> dict:
     body=shapes.API_KEY_IN,
     response=shapes.API_KEY,
     status=201,
+    idempotent=True,
+    location="/apikeys/{id}",
+    secret_fields=("key",),
 )
 def create_api_key(body: dict) -> tuple[dict, int]:
     row, secret = create_key(g.account, body["role"], body.get("label", ""))
     return api_key(row, secret), 201
 
 
-@route("DELETE", "/apikeys/<int:key_id>", role="admin", summary="Revoke an API key", status=204)
+@route("GET", "/apikeys/<int:key_id>", role="admin", summary="An API key (never its secret)", response=shapes.API_KEY)
+def get_api_key(key_id: int) -> dict:
+    return api_key(owned(ApiKey, key_id, "API key"))
+
+
+@route(
+    "DELETE",
+    "/apikeys/<int:key_id>",
+    role="admin",
+    summary="Revoke an API key (409 for the last admin key of an account without an admin user)",
+    status=204,
+)
 def revoke_api_key(key_id: int) -> tuple[str, int]:
-    revoke(owned(ApiKey, key_id, "API key"))
+    row = owned(ApiKey, key_id, "API key")
+    with db.atomic():
+        keeps_admin(admins.revoke_key, row)
+        revoke(row)
     return "", 204

@@ -1,4 +1,7 @@
-"""The account: settings, top-ups, the ledger and the monthly invoice summary."""
+"""The account as its business sees it: settings, the ledger and the monthly invoice summary.
+
+Billing fields and top-ups are the operator's (bot/accounts.py, bot/api/operator.py): here they are 403.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from datetime import datetime
 from flask import g
 from peewee import fn
 
+from bot import accounts
 from bot.api import shapes
 from bot.api.paging import page
 from bot.api.schema import route
@@ -14,7 +18,7 @@ from bot.api.serialize import account as account_json
 from bot.api.serialize import iso
 from bot.errors import ApiError
 from bot.forward import forward_secret
-from models import Account, LedgerEntry, OutboundMessage, db
+from models import Account, LedgerEntry, OutboundMessage
 
 
 @route("GET", "/account", role="viewer", summary="The account", response=shapes.ACCOUNT)
@@ -31,11 +35,17 @@ def get_account() -> dict:
     response=shapes.ACCOUNT,
 )
 def patch_account(body: dict) -> dict:
-    if (
-        "name" in body
-        and Account.select().where((Account.name == body["name"]) & (Account.id != g.account.id)).exists()
-    ):
-        raise ApiError(409, "conflict", "another account has that name", "name")
+    """A business admin may change `stop_service_enabled` and the (one-line) name; billing fields are 403."""
+    for name in accounts.OPERATOR_FIELDS:
+        if name in body:
+            raise ApiError(403, "forbidden", f"{name} is set by the operator, not by the account", name)
+    if "name" in body:
+        try:
+            body["name"] = accounts.check_name(body["name"])
+        except accounts.BadName as exc:
+            raise ApiError(422, "invalid", str(exc), "name") from None
+        if Account.select().where((Account.name == body["name"]) & (Account.id != g.account.id)).exists():
+            raise ApiError(409, "conflict", "another account has that name", "name")
     if body:
         Account.update(**body).where(Account.id == g.account.id).execute()
     return account_json(Account.get_by_id(g.account.id))
@@ -45,16 +55,11 @@ def patch_account(body: dict) -> dict:
     "POST",
     "/account/topups",
     role="admin",
-    summary="Top up the balance",
-    body=shapes.TOPUP,
-    response=shapes.BALANCE,
-    status=201,
+    summary="Top-ups are the operator's: always 403 (see POST /operator/accounts/{name}/topups)",
+    status=403,
 )
-def topup(body: dict) -> tuple[dict, int]:
-    with db.atomic():
-        Account.update(balance=Account.balance + body["amount"]).where(Account.id == g.account.id).execute()
-        LedgerEntry.create(account=g.account.id, kind="topup", amount=body["amount"])
-    return {"balance": Account.get_by_id(g.account.id).balance}, 201
+def topup() -> None:
+    raise ApiError(403, "forbidden", "top-ups are made by the operator, not by the account", "amount")
 
 
 @route(

@@ -35,6 +35,8 @@ def list_blocklist() -> dict:
     body=shapes.BLOCK_IN,
     response=shapes.BLOCK_ENTRY,
     status=201,
+    idempotent=True,
+    location="/blocklist/{phone}",
 )
 def add_block(body: dict) -> tuple[dict, int]:
     phone = e164(body["phone"])

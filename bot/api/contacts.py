@@ -84,6 +84,8 @@ def list_contacts() -> dict:
     body=shapes.CONTACT_IN,
     response=shapes.CONTACT,
     status=201,
+    idempotent=True,
+    location="/contacts/{id}",
 )
 def create_contact(body: dict) -> tuple[dict, int]:
     phone = e164(body["phone"])
@@ -156,6 +158,7 @@ def export_contacts() -> Response:
     summary="Import contacts from CSV (phone,first_name,last_name,groups)",
     query={"skip_invalid": {"type": "string", "enum": ["true", "false"]}},
     response=shapes.IMPORT_REPORT,
+    idempotent=True,
 )
 def import_contacts() -> dict:
     """Upsert contacts by phone. Any bad row: nothing is imported, unless ?skip_invalid=true."""
@@ -219,7 +222,15 @@ def list_groups() -> dict:
 
 
 @route(
-    "POST", "/groups", role="user", summary="Create a group", body=shapes.GROUP_IN, response=shapes.GROUP, status=201
+    "POST",
+    "/groups",
+    role="user",
+    summary="Create a group",
+    body=shapes.GROUP_IN,
+    response=shapes.GROUP,
+    status=201,
+    idempotent=True,
+    location="/groups/{id}",
 )
 def create_group(body: dict) -> tuple[dict, int]:
     name = body["name"].strip()

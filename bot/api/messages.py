@@ -41,6 +41,11 @@ def own_message(message_id: int) -> OutboundMessage:
     return owned(OutboundMessage, message_id, "message")
 
 
+def sent_location(answer: dict) -> str | None:
+    """One message: its own resource. Several, or a group's batch: no single resource yet (README)."""
+    return f"/messages/{answer['messages'][0]['id']}" if len(answer.get("messages", [])) == 1 else None
+
+
 @route(
     "POST",
     "/messages",
@@ -49,6 +54,8 @@ def own_message(message_id: int) -> OutboundMessage:
     body=shapes.SEND_IN,
     response=shapes.SENT,
     status=202,
+    idempotent=True,
+    location=sent_location,
 )
 def send(body: dict) -> tuple[dict, int]:
     """Phones: every message is validated and funded before the answer (its status says how it went).

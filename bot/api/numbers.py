@@ -105,6 +105,8 @@ def list_keywords(e164: str) -> dict:
     body=shapes.KEYWORD_IN,
     response=shapes.KEYWORD,
     status=201,
+    idempotent=True,
+    location="/numbers/{e164}/keywords/{word}",
 )
 def create_keyword(e164: str, body: dict) -> tuple[dict, int]:
     return keyword_json(write_keyword(own_number(e164), body)), 201

@@ -6,6 +6,10 @@ the schema (a small JSON Schema subset: type, properties, required, additionalPr
 minLength, maxLength, pattern, minimum, maximum, items, maxItems, nullable types) and hands the result to
 the view as `body`. `openapi()` builds the OpenAPI 3.1 document from the same declarations, so the
 description cannot drift from what is enforced.
+
+A POST that creates something declares `idempotent=True` (it then honours `Idempotency-Key`, see
+`bot/api/idempotency.py`) and `location`: a path template under /api/v1 filled from the path arguments
+and the answer (`"/contacts/{id}"`), or a function of the answer; its 201/202 carries `Location`.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
-from flask import request
+from flask import Response, current_app, request
 
-from bot.api import bp, requires
+from bot.api import bp, idempotency, requires
 from bot.errors import ApiError
 
 Schema = dict[str, Any]
@@ -47,6 +52,9 @@ class Endpoint:
     status: int
     content_type: str = "application/json"
     tags: list[str] = field(default_factory=list)
+    idempotent: bool = False
+    location: str | Callable[[dict[str, Any]], str | None] | None = None
+    errors: dict[int, str] = field(default_factory=dict)
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -134,9 +142,30 @@ def route(
     response: Schema | None = None,
     status: int = 200,
     content_type: str = "application/json",
+    idempotent: bool = False,
+    location: str | Callable[[dict[str, Any]], str | None] | None = None,
+    secret_fields: tuple[str, ...] = (),
+    errors: dict[int, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare, guard and validate one API endpoint (see the module docstring)."""
-    endpoint = Endpoint(method, rule, role, summary, body, query or {}, response, status, content_type)
+    """Declare, guard and validate one API endpoint (see the module docstring).
+
+    `secret_fields` of the answer are left out of what an idempotent replay stores; `errors` documents
+    statuses beyond the common 4xx.
+    """
+    endpoint = Endpoint(
+        method,
+        rule,
+        role,
+        summary,
+        body,
+        query or {},
+        response,
+        status,
+        content_type,
+        idempotent=idempotent,
+        location=location,
+        errors=errors or {},
+    )
     ENDPOINTS.append(endpoint)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -150,20 +179,44 @@ def route(
             for name, schema in endpoint.query.items():
                 if name in request.args:
                     check(schema, query_value(schema, request.args[name], name), name)
+            key = idempotency.requested_key() if endpoint.idempotent else None
+            data = None
             if endpoint.body is not None:
                 data = request.get_json(silent=True)
                 if data is None:
                     raise ApiError(400, "bad_request", "the body must be JSON")
                 data = integral(data)
                 check(endpoint.body, data, "")
-                kwargs["body"] = data
-            return view(*args, **kwargs)
+
+            def answer() -> Response:
+                given = {"body": data} if endpoint.body is not None else {}
+                return located(endpoint, kwargs, view(*args, **kwargs, **given))
+
+            if key is None:
+                return answer()
+            return idempotency.once(key, data, answer, secret_fields)
 
         guarded = requires(role)(handle) if role else handle
         bp.add_url_rule(rule, view.__name__, guarded, methods=[method])
         return guarded
 
     return decorate
+
+
+def located(endpoint: Endpoint, path_args: dict[str, Any], result: Any) -> Response:
+    """The view's answer as a response, with `Location` on a 201/202 that created something."""
+    response = current_app.make_response(result)
+    if endpoint.location is None or response.status_code not in (201, 202):
+        return response
+    answer = response.get_json(silent=True) or {}
+    if callable(endpoint.location):
+        path = endpoint.location(answer)
+    else:
+        values = {name: quote(str(value), safe="+@") for name, value in {**answer, **path_args}.items()}
+        path = endpoint.location.format(**values)
+    if path is not None:
+        response.headers["Location"] = bp.url_prefix + path
+    return response
 
 
 def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
@@ -197,6 +250,10 @@ def openapi(server_url: str) -> dict[str, Any]:
     for endpoint in ENDPOINTS:
         path, parameters = openapi_path(endpoint.rule)
         parameters += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in endpoint.query.items()]
+        if endpoint.idempotent:
+            parameters.append(
+                {"name": idempotency.HEADER, "in": "header", "required": False, "schema": idempotency.HEADER_SCHEMA}
+            )
         errors = {
             str(code): {"description": text, "content": {"application/json": {"schema": ERROR}}}
             for code, text in [
@@ -207,6 +264,7 @@ def openapi(server_url: str) -> dict[str, Any]:
                 (409, "conflict"),
                 (413, "body too large"),
                 (422, "invalid field"),
+                *endpoint.errors.items(),
             ]
         }
         content = (
@@ -224,6 +282,10 @@ def openapi(server_url: str) -> dict[str, Any]:
         }
         if endpoint.status == 204:
             operation["responses"]["204"] = {"description": "done"}
+        if endpoint.location is not None:
+            operation["responses"][str(endpoint.status)]["headers"] = {
+                "Location": {"description": "the created resource", "schema": {"type": "string"}}
+            }
         if endpoint.body is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": endpoint.body}}}
         paths.setdefault(path, {})[endpoint.method.lower()] = operation

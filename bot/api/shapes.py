@@ -50,8 +50,6 @@ ACCOUNT_PATCH = obj(
         "nanp_campaign": {"type": "string", "maxLength": 64},
     }
 )
-TOPUP = obj({"amount": {"type": "integer", "minimum": 1, "maximum": 100_000_000}}, ["amount"])
-BALANCE = obj({"balance": {"type": "integer"}}, ["balance"])
 LEDGER_ENTRY = obj(
     {
         "kind": {"type": "string"},

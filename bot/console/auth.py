@@ -94,6 +94,16 @@ def safe_next(target: str | None) -> str:
     return url_for("console.dashboard")
 
 
+def users_with_password(email: str, password: str) -> list[User]:
+    """The active users with this e-mail whose password this is (an address may be a user of several
+    accounts). An unknown address costs one password check all the same, so timing does not tell."""
+    candidates = list(User.select().where((User.email == email) & User.active).order_by(User.id)) if email else []
+    if not candidates:
+        verify_password(password, _DECOY_HASH)
+        return []
+    return [user for user in candidates if user.password_hash and verify_password(password, user.password_hash)]
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if request.method == "GET":
@@ -102,10 +112,14 @@ def login() -> Any:
         return render_template("console/login.html", email="", error=None)
     email = request.form.get("email", "").strip().lower()
     password = request.form.get("password", "")
-    user = User.get_or_none((User.email == email) & User.active) if email else None
-    ok = verify_password(password, user.password_hash if user and user.password_hash else _DECOY_HASH)
-    if user is None or not user.password_hash or not ok:
+    users = users_with_password(email, password)
+    if not users:
         return render_template("console/login.html", email=email, error="Wrong e-mail or password."), 401
+    chosen = [user for user in users if str(user.account_id) == request.form.get("account", "")]
+    if len(users) > 1 and not chosen:
+        accounts = [(user.account_id, user.account.name) for user in users]
+        return render_template("console/login.html", email=email, error=None, accounts=accounts)
+    user = (chosen or users)[0]
     session.clear()
     session["uid"], session["stamp"] = user.id, stamp(user)
     csrf_token()
