@@ -48,6 +48,7 @@ class Account(BaseModel):
     nanp_campaign = CharField(default="")
     banned_words = JSONField(default=list)
     default_region = CharField(default="SE", max_length=2)
+    quiet_hours = JSONField(null=True)  # {"start": "HH:MM", "end": "HH:MM"} in the recipient's time; null: none
     created_at = DateTimeField(default=utcnow)
 
 

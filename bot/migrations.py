@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import BooleanField, CharField, Database, DateTimeField
+from peewee import BooleanField, CharField, Database, DateTimeField, JSONField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import ALL_MODELS, Conversation, IdempotentRequest, InboxRead, SchemaVersion, TrackedLink, UserToken, db
@@ -96,6 +96,13 @@ def inbox_read_markers(database: Database) -> None:
     database.create_tables([InboxRead], safe=True)
 
 
+def account_quiet_hours(database: Database) -> None:
+    if "quiet_hours" in {column.name for column in database.get_columns("account")}:
+        return
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_column("account", "quiet_hours", JSONField(null=True)))
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -105,6 +112,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (8, inbox_read_markers),
     (9, unconfirmed_hand_off),
     (10, tracked_links),
+    (11, account_quiet_hours),
 ]
 
 

@@ -16,6 +16,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 from bot import phones, segments
+from bot.pipeline.governor import QuietHours, quiet_until
 from bot.queue import enqueue_send
 from bot.statuses import Status, is_final, predecessors, rank
 from models import (
@@ -92,11 +93,26 @@ def accept(draft: Draft) -> OutboundMessage:
         record(message, rejection.code, rejection.detail)
         return message
     message.status = Status.QUEUED
+    held_until = quiet_hold(draft, message)
+    if held_until is not None:
+        message.send_at, message.expires_at = held_until, held_until + timedelta(minutes=validity)
     message.save()
-    record(message, Status.QUEUED, "scheduled" if draft.send_at else "")
+    detail = f"held for quiet hours until {held_until.isoformat()}Z" if held_until else ""
+    record(message, Status.QUEUED, detail or ("scheduled" if draft.send_at else ""))
     message_id, send_at = message.id, message.send_at
     db.after_commit(lambda: enqueue_send(message_id, send_at))
     return message
+
+
+def quiet_hold(draft: Draft, message: OutboundMessage) -> datetime | None:
+    """When a business send due inside the account's quiet hours may go (the window's end), or None.
+
+    Replies to an inbound (HELP answers, opt-out confirmations, keyword and bot replies) are never held.
+    """
+    if draft.reply_to is not None or draft.compliance:
+        return None
+    window = QuietHours.parse(draft.account.quiet_hours)
+    return quiet_until(window, message.recipient, message.send_at or utcnow())
 
 
 def validate(draft: Draft, message: OutboundMessage) -> str:

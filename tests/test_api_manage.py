@@ -57,6 +57,7 @@ def test_account_settings_and_topups(client, shop):
         "price_per_segment": 35,
         "stop_service_enabled": True,
         "nanp_campaign": "",
+        "quiet_hours": None,
     }
     operator = {"Authorization": f"Bearer {create_key(None, 'operator')[1]}"}
     changed = client.patch(

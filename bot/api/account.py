@@ -35,7 +35,8 @@ def get_account() -> dict:
     response=shapes.ACCOUNT,
 )
 def patch_account(body: dict) -> dict:
-    """A business admin may change `stop_service_enabled` and the (one-line) name; billing fields are 403."""
+    """A business admin may change `stop_service_enabled`, `quiet_hours` and the (one-line) name; billing
+    fields are 403."""
     for name in accounts.OPERATOR_FIELDS:
         if name in body:
             raise ApiError(403, "forbidden", f"{name} is set by the operator, not by the account", name)
@@ -46,6 +47,9 @@ def patch_account(body: dict) -> dict:
             raise ApiError(422, "invalid", str(exc), "name") from None
         if Account.select().where((Account.name == body["name"]) & (Account.id != g.account.id)).exists():
             raise ApiError(409, "conflict", "another account has that name", "name")
+    quiet = body.get("quiet_hours")
+    if quiet and quiet["start"] == quiet["end"]:
+        raise ApiError(422, "invalid", "quiet_hours start and end are the same: use null for none", "quiet_hours")
     if body:
         Account.update(**body).where(Account.id == g.account.id).execute()
     return account_json(Account.get_by_id(g.account.id))

@@ -12,33 +12,18 @@ from bot import accounts
 from bot.api import shapes
 from bot.api.paging import page
 from bot.api.schema import route
+from bot.api.serialize import account as business_account_json
 from bot.api.serialize import iso
 from bot.errors import ApiError
 from models import Account, LedgerEntry
 
 OPERATOR_ACCOUNT = shapes.obj(
     {
-        "name": {"type": "string"},
-        "billing_mode": {"type": "string", "enum": ["balance", "invoice"]},
-        "balance": {"type": "integer"},
-        "currency": {"type": "string"},
-        "price_per_segment": {"type": "integer"},
-        "stop_service_enabled": {"type": "boolean"},
-        "nanp_campaign": {"type": "string"},
+        **shapes.ACCOUNT["properties"],
         "banned_words": {"type": "array", "items": {"type": "string"}},
         "created_at": {"type": "string"},
     },
-    [
-        "name",
-        "billing_mode",
-        "balance",
-        "currency",
-        "price_per_segment",
-        "stop_service_enabled",
-        "nanp_campaign",
-        "banned_words",
-        "created_at",
-    ],
+    [*shapes.ACCOUNT["required"], "banned_words", "created_at"],
 )
 OPERATOR_ACCOUNT_PATCH = shapes.obj(
     {
@@ -74,17 +59,8 @@ TOPUP = shapes.obj(
 
 
 def account_json(row: Account) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "billing_mode": row.billing_mode,
-        "balance": row.balance,
-        "currency": row.currency,
-        "price_per_segment": row.price_per_segment,
-        "stop_service_enabled": row.stop_service_enabled,
-        "nanp_campaign": row.nanp_campaign,
-        "banned_words": row.banned_words,
-        "created_at": iso(row.created_at),
-    }
+    """What the business sees of its account, plus what only the operator manages."""
+    return {**business_account_json(row), "banned_words": row.banned_words, "created_at": iso(row.created_at)}
 
 
 def topup_json(entry: LedgerEntry, account: Account) -> dict[str, Any]:

@@ -100,7 +100,8 @@ def check(schema: Schema, value: Any, where: str) -> None:
         properties = schema.get("properties", {})
         for name in schema.get("required", []):
             if name not in value:
-                raise ApiError(422, "required", f"{name} is required", name)
+                path = f"{where}.{name}" if where else name
+                raise ApiError(422, "required", f"{path} is required", path)
         for name, item in value.items():
             if name in properties:
                 check(properties[name], item, f"{where}.{name}" if where else name)

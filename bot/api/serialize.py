@@ -117,6 +117,7 @@ def account(row: Account) -> dict[str, Any]:
         "price_per_segment": row.price_per_segment,
         "stop_service_enabled": row.stop_service_enabled,
         "nanp_campaign": row.nanp_campaign,
+        "quiet_hours": row.quiet_hours,
     }
 
 

@@ -29,6 +29,13 @@ def listing(name: str, item: dict[str, Any]) -> dict[str, Any]:
     return obj({name: {"type": "array", "items": item}, "next": CURSOR}, [name, "next"])
 
 
+CLOCK = {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+QUIET_HOURS = {
+    "type": ["object", "null"],
+    "properties": {"start": CLOCK, "end": CLOCK},
+    "required": ["start", "end"],
+    "additionalProperties": False,
+}
 ACCOUNT = obj(
     {
         "name": {"type": "string"},
@@ -38,8 +45,18 @@ ACCOUNT = obj(
         "price_per_segment": {"type": "integer"},
         "stop_service_enabled": {"type": "boolean"},
         "nanp_campaign": {"type": "string"},
+        "quiet_hours": QUIET_HOURS,
     },
-    ["name", "billing_mode", "balance", "currency", "price_per_segment", "stop_service_enabled", "nanp_campaign"],
+    [
+        "name",
+        "billing_mode",
+        "balance",
+        "currency",
+        "price_per_segment",
+        "stop_service_enabled",
+        "nanp_campaign",
+        "quiet_hours",
+    ],
 )
 ACCOUNT_PATCH = obj(
     {
@@ -48,6 +65,7 @@ ACCOUNT_PATCH = obj(
         "price_per_segment": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
         "stop_service_enabled": {"type": "boolean"},
         "nanp_campaign": {"type": "string", "maxLength": 64},
+        "quiet_hours": QUIET_HOURS,
     }
 )
 LEDGER_ENTRY = obj(
