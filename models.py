@@ -84,6 +84,7 @@ class Carrier(BaseModel):
     secret = CharField(default="")  # signing secret / auth token
     username = CharField(default="")  # e.g. Twilio account SID
     url = CharField(default="")  # outbound base URL
+    mps = IntegerField(default=0)  # submissions per second across all workers (bot/pipeline/governor.py); 0: none
     signature_secret = CharField(default="")  # webhook signing secret where it differs from `secret` (Vonage)
     signature_method = CharField(default="")  # the carrier's signing method, e.g. Vonage md5hash | sha256
     created_at = DateTimeField(default=utcnow)

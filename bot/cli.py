@@ -46,8 +46,18 @@ def db_upgrade() -> None:
     default="",
     help="webhook signing method as set at the carrier; vonage: md5hash (default), md5, sha1, sha256, sha512",
 )
+@click.option(
+    "--mps", type=click.IntRange(min=0), default=0, help="submissions per second across all workers (0: no cap)"
+)
 def carrier_add(
-    name: str, kind: str, secret: str, username: str, url: str, signature_secret: str, signature_method: str
+    name: str,
+    kind: str,
+    secret: str,
+    username: str,
+    url: str,
+    signature_secret: str,
+    signature_method: str,
+    mps: int,
 ) -> None:
     """Add a carrier connection (production refuses the simulator and carriers without a secret)."""
     if kind not in carriers.kinds():
@@ -64,6 +74,7 @@ def carrier_add(
         url=url,
         signature_secret=signature_secret,
         signature_method=signature_method or (methods[0] if methods else ""),
+        mps=mps,
     )
     if environment.is_production() and (reason := environment.refusal_for_new_carrier(carrier)):
         raise click.ClickException(reason)

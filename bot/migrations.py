@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import BooleanField, CharField, Database, DateTimeField, JSONField
+from peewee import BooleanField, CharField, Database, DateTimeField, IntegerField, JSONField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import ALL_MODELS, Conversation, IdempotentRequest, InboxRead, SchemaVersion, TrackedLink, UserToken, db
@@ -103,6 +103,13 @@ def account_quiet_hours(database: Database) -> None:
     migrate(migrator.add_column("account", "quiet_hours", JSONField(null=True)))
 
 
+def carrier_pacing(database: Database) -> None:
+    if "mps" in {column.name for column in database.get_columns("carrier")}:
+        return
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_column("carrier", "mps", IntegerField(default=0)))
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -113,6 +120,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (9, unconfirmed_hand_off),
     (10, tracked_links),
     (11, account_quiet_hours),
+    (12, carrier_pacing),
 ]
 
 

@@ -77,7 +77,7 @@ def jobs_retry(job_id: str | None, retry_all: bool) -> None:
 
 @cli.carrier_cli.command("list")
 def carrier_list() -> None:
-    """List carriers: name, kind, outbound URL, whether it has a secret, numbers served."""
+    """List carriers: name, kind, outbound URL, whether it has a secret, numbers served, pacing."""
     served = fn.COUNT(VirtualNumber.id)
     rows = (
         Carrier.select(Carrier, served.alias("numbers"))
@@ -87,7 +87,8 @@ def carrier_list() -> None:
     )
     for row in rows:
         secret = "signed" if row.secret else "unsigned"
-        click.echo(f"{row.name}\t{row.kind}\t{row.url or '-'}\t{secret}\tnumbers={row.numbers}")
+        pace = f"mps={row.mps}" if row.mps else "mps=none"
+        click.echo(f"{row.name}\t{row.kind}\t{row.url or '-'}\t{secret}\tnumbers={row.numbers}\t{pace}")
 
 
 @cli.account_cli.command("list")

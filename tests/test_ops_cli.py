@@ -44,7 +44,10 @@ def test_retry_all_and_errors(runner, run_worker):
 def test_carrier_account_and_number_lists(runner):
     setup_account("Acme", balance=500, price_per_segment=35)
     carriers = runner.invoke(args=["carrier", "list"]).output
-    assert carriers.strip() == "sim\tsimulator\t-\tunsigned\tnumbers=1"
+    assert carriers.strip() == "sim\tsimulator\t-\tunsigned\tnumbers=1\tmps=none"
+    added = runner.invoke(args=["carrier", "add", "gw", "--kind", "generic", "--secret", "s", "--mps", "50"])
+    assert added.exit_code == 0, added.output
+    assert runner.invoke(args=["carrier", "list"]).output.splitlines()[0].endswith("numbers=0\tmps=50")
     accounts = runner.invoke(args=["account", "list"]).output
     assert accounts.strip() == "Acme\tbalance\tbalance=500\tprice=35\tSEK\tnumbers=1\tusers=0"
     numbers = runner.invoke(args=["number", "list"]).output
