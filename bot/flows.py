@@ -130,9 +130,7 @@ def validate_flow(flow: Any, *, texts: bool = True) -> dict[str, Any]:
 
 def check_texts(flow: dict[str, Any]) -> None:
     """Every text holds only the flow's placeholders: the fixed names and its answer names ({ask} in invalid)."""
-    names = FIXED_NAMES | {
-        step["save"].removeprefix(CONTACT) for step in flow["steps"].values() if step.get("save")
-    }
+    names = FIXED_NAMES | {step["save"].removeprefix(CONTACT) for step in flow["steps"].values() if step.get("save")}
     for name, step in flow["steps"].items():
         templates.check(step["ask"], names, f"step {name!r} ask")
     for key in TEXTS:

@@ -54,8 +54,8 @@ def unsubscribe_action(conversation: Conversation, keyword: Keyword, message: Pa
     contact = contact_for(conversation.account, conversation.phone)
     group = group_named(conversation.account, keyword.group_name, create=False)
     removed = group is not None and remove_from_group(contact, group)
-    reply = render(keyword.reply, contact, conversation.phone, ()) if keyword.reply else f"You left {keyword.group_name}."
-    conversation.reply(reply)
+    left = f"You left {keyword.group_name}."
+    conversation.reply(render(keyword.reply, contact, conversation.phone, ()) if keyword.reply else left)
     return "unsubscribed" if removed else "not subscribed"
 
 

@@ -105,7 +105,9 @@ def test_flow_texts_allow_only_their_names(client, shop):
         "invalid": "Again: {ask}",
     }
     made = client.post(
-        f"/api/v1/numbers/{NUMBER}/keywords", json={"word": "poll", "action": "flow", "flow": flow}, headers=headers(shop)
+        f"/api/v1/numbers/{NUMBER}/keywords",
+        json={"word": "poll", "action": "flow", "flow": flow},
+        headers=headers(shop),
     )
     assert made.status_code == 201, made.json
     for where, bad in [
