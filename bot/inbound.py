@@ -68,6 +68,7 @@ class Conversation:
                 carrier=self.number.carrier,
                 reply_to=self.message,
                 compliance=compliance,
+                sender_number=self.number,
             )
         )
         self.replies.append(message)
