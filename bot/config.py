@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_NAME": "smsbot",
     "MAX_SEGMENTS": 10,
     "AUTO_REPLY_LIMIT_PER_HOUR": 20,
+    "CONFIRMATIONS_PER_DAY": 3,  # opt-out / opt-in confirmations to one phone per account (bot/consent.py)
     "FLOW_IDLE_HOURS": 24,
     "SIGNATURE_TOLERANCE_SECONDS": 300,
     "SEND_TIMEOUT_SECONDS": 10,
