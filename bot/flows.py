@@ -69,7 +69,7 @@ from typing import Any
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import templates
+from bot import spreadsheet, templates
 from bot.contacts import contact_for
 from bot.inbound import Conversation
 from models import Contact, Keyword, VirtualNumber, db, utcnow
@@ -459,6 +459,4 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not NUMBER.fullmatch(value):
-        return "'" + value
-    return value
+    return spreadsheet.defuse(value) if isinstance(value, str) and not NUMBER.fullmatch(value) else value
