@@ -15,7 +15,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app: defaults, then the environment, then `test_config`; then every subsystem."""
     import keywords
     import webhooks
-    from bot import api, cli, config, db, errors, health, password_page, unsubscribe
+    from bot import api, cli, config, db, errors, health, inputguard, password_page, unsubscribe
 
     instance = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "SMSBOT_INSTANCE_PATH", os.path.join(PROJECT_ROOT, "instance")
@@ -26,6 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     configure_logging(app)
     db.init_app(app)
     errors.init_app(app)
+    inputguard.init_app(app)
     webhooks.init_app(app)
     keywords.init_app(app)
     api.init_app(app)

@@ -24,7 +24,9 @@ def create_key(account: Account, role: str = "admin", label: str = "") -> tuple[
 
 
 def authenticate(token: str) -> ApiKey | None:
-    """The active key for a presented token, or None."""
+    """The active key for a presented token, or None (also for one no database column could hold)."""
+    if "\x00" in token:
+        return None
     try:
         _, prefix, secret = token.split("_", 2)
     except ValueError:

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_GRACE_SECONDS": 30,
     "SWEEP_INTERVAL_SECONDS": 60,
     "MAX_BODY_BYTES": 64 * 1024,
+    "MAX_JSON_DEPTH": 64,  # deeper JSON bodies are refused with 400 (bot/inputguard.py)
 }
 
 # Unprefixed environment names of SPEC §9; everything else may be set as SMSBOT_<NAME>.

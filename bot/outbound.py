@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import phones, segments
+from bot import inputguard, phones, segments
 from bot.queue import enqueue_send
 from bot.statuses import Status, is_final, predecessors, rank
 from models import (
@@ -60,15 +60,16 @@ def accept(draft: Draft) -> OutboundMessage:
     """Create a message and run it through validation, funding and queueing, recording each event.
 
     Returns the message at 102 Queued, or at its final rejection code. Must run inside a transaction;
-    the send job is enqueued once that transaction commits.
+    the send job is enqueued once that transaction commits. Text no database can hold (NUL, lone
+    surrogates) is stored with U+FFFD, and such a text is rejected with 408.
     """
-    body = segments.normalize_body(draft.body)
+    body = segments.normalize_body(inputguard.scrub(draft.body))
     counted = segments.count_segments(body)
     validity = draft.validity_minutes or current_app.config["VALIDITY_MINUTES"]
     message = OutboundMessage.create(
         account=draft.account,
-        sender=draft.sender.strip(),
-        recipient=draft.recipient.strip(),
+        sender=inputguard.scrub(draft.sender.strip()),
+        recipient=inputguard.scrub(draft.recipient.strip()),
         body=body,
         encoding=counted.encoding,
         segments=counted.segments,
@@ -111,6 +112,8 @@ def validate(draft: Draft, message: OutboundMessage) -> str:
         raise Rejected(Status.INVALID_SENDER, "sender must be 1-11 letters, digits or spaces, or up to 15 digits")
     if phones.sender_kind(message.sender) != "alphanumeric":
         message.sender = own_sender(draft, message.sender)
+    if inputguard.has_unstorable(draft.body):
+        raise Rejected(Status.INVALID_CONTENT, "the text holds NUL or invalid (lone surrogate) characters")
     check_content(message.body, message.segments)
     banned = banned_word(message.body, account.banned_words)
     if banned:
