@@ -9,8 +9,9 @@ import json
 import pytest
 
 from bot.apikeys import create_key
+from bot.signing import HEADER, sign
 from bot.statuses import Status
-from models import Contact, Keyword, MessageEvent, OutboundMessage
+from models import Contact, InboundMessage, Keyword, MessageEvent, OutboundMessage, VirtualNumber
 
 MOBILE, NUMBER = "+46731234567", "+46700000001"
 
@@ -129,3 +130,17 @@ def test_nul_in_a_query_or_path_parameter_is_422(client, headers, url, field):
 def test_nul_in_the_api_key_is_401(client, headers):
     answer = client.get("/api/v1/contacts", headers={"Authorization": "Bearer smsbot_\x00ab_cd"})
     assert answer.status_code == 401
+
+
+def test_an_sms_whose_first_word_is_longer_than_the_keyword_column_is_stored(client, make_account, make_carrier):
+    carrier = make_carrier("generic", name="gw")
+    VirtualNumber.create(number=NUMBER, account=make_account(name="Long"), carrier=carrier)
+    body = json.dumps({"id": "long-1", "from": MOBILE, "to": NUMBER, "text": "9" * 400}).encode()
+    answer = client.post(
+        "/webhooks/gw/inbound",
+        data=body,
+        headers={"Content-Type": "application/json", HEADER: sign(carrier.secret, body)},
+    )
+    assert answer.status_code == 200
+    stored = InboundMessage.get()
+    assert (stored.body, stored.keyword) == ("9" * 400, "9" * 255)
