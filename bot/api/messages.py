@@ -20,7 +20,7 @@ from bot.sending import Send, SendRefused, send_to_group, send_to_phones
 from models import InboundMessage, MessageEvent, OutboundMessage, VirtualNumber, utcnow
 
 EARLIEST = datetime(1970, 1, 1)
-SCHEDULE_AHEAD = timedelta(days=366)  # the latest send_at: a year from now
+SCHEDULE_AHEAD = timedelta(days=3653)  # the latest send_at: ten years from now
 
 
 def moment(raw: str, field: str) -> datetime:
@@ -33,10 +33,10 @@ def moment(raw: str, field: str) -> datetime:
 
 
 def schedule(raw: str) -> datetime:
-    """`send_at`: a time from 1970 until a year from now (a time in the past sends at once)."""
+    """`send_at`: a time from 1970 until ten years from now (a time in the past sends at once)."""
     when = moment(raw, "send_at")
     if not EARLIEST <= when <= utcnow() + SCHEDULE_AHEAD:
-        raise ApiError(422, "invalid", "send_at must be between 1970-01-01 and a year from now", "send_at")
+        raise ApiError(422, "invalid", "send_at must be between 1970-01-01 and ten years from now", "send_at")
     return when
 
 
