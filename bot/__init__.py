@@ -27,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         environment,
         errors,
         health,
+        inputguard,
         links,
         metrics,
         password_page,
@@ -43,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     configure_logging(app)
     db.init_app(app)
     errors.init_app(app)
+    inputguard.init_app(app)
     webhooks.init_app(app)
     keywords.init_app(app)
     api.init_app(app)

@@ -32,7 +32,9 @@ def create_key(account: Account | None, role: str = "admin", label: str = "") ->
 
 
 def authenticate(token: str) -> ApiKey | None:
-    """The active key for a presented token, or None."""
+    """The active key for a presented token, or None (also for one no database column could hold)."""
+    if "\x00" in token:
+        return None
     try:
         _, prefix, secret = token.split("_", 2)
     except ValueError:

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_NAME": "smsbot",
     "MAX_SEGMENTS": 10,
     "AUTO_REPLY_LIMIT_PER_HOUR": 20,
+    "CONFIRMATIONS_PER_DAY": 3,  # opt-out / opt-in confirmations to one phone per account (bot/consent.py)
     "FLOW_IDLE_HOURS": 24,
     "SIGNATURE_TOLERANCE_SECONDS": 300,
     "SEND_TIMEOUT_SECONDS": 10,
@@ -34,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BODY_BYTES": 64 * 1024,
     "LOG_FORMAT": "text",  # text | json (one JSON object per line)
     "METRICS_TOKEN": "",  # when set, /metrics needs `Authorization: Bearer <token>`
+    "MAX_JSON_DEPTH": 64,  # deeper JSON bodies are refused with 400 (bot/inputguard.py)
 }
 
 # Unprefixed environment names of SPEC §9; everything else may be set as SMSBOT_<NAME>.

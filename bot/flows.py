@@ -32,8 +32,9 @@ The flow JSON stored on the keyword (`Keyword.flow`), checked by `validate_flow`
   the option case-folded, the number, the date, the case-folded text) to a step or "end"; "*" is the
   branch for any other answer, and without it an unlisted answer ends the flow.
 - Texts (`ask`, `end`, `invalid`, `failed`) may use {first_name}, {last_name}, {phone}, {keyword}, any
-  saved answer by name, and in `invalid` also {ask}, the question again. An unknown placeholder is
-  left as typed.
+  saved answer by name, and in `invalid` also {ask}, the question again; `{{` and `}}` are literal
+  braces. Anything else in braces is refused when the flow is saved (bot/templates.py); a stored text
+  is filled by substitution only, and what it does not know is sent as typed.
 - A wrong answer is asked again with `invalid` up to `max_retries` times (default 2, 0–10); one more
   wrong answer ends the conversation as "failed" with the `failed` text.
 
@@ -68,6 +69,7 @@ from typing import Any
 from flask import current_app
 from peewee import IntegrityError
 
+from bot import spreadsheet, templates
 from bot.contacts import contact_for
 from bot.inbound import Conversation
 from models import Contact, Keyword, VirtualNumber, db, utcnow
@@ -94,8 +96,15 @@ NAME_COLUMNS = ("first_name", "last_name")
 # --- the flow definition --------------------------------------------------------------------------------
 
 
-def validate_flow(flow: Any) -> dict[str, Any]:
-    """Return the flow if it is well formed; a ValueError names the first bad step or field."""
+FIXED_NAMES = frozenset({"first_name", "last_name", "phone", "keyword"})
+
+
+def validate_flow(flow: Any, *, texts: bool = True) -> dict[str, Any]:
+    """Return the flow if it is well formed; a ValueError names the first bad step or field.
+
+    `texts=False` skips the placeholder rules, for a flow stored before them (its texts are filled by
+    substitution only, so they are harmless).
+    """
     if not isinstance(flow, dict):
         raise ValueError("a flow must be a JSON object with 'start' and 'steps'")
     steps = flow.get("steps")
@@ -114,7 +123,19 @@ def validate_flow(flow: Any) -> dict[str, Any]:
     unknown = sorted(set(flow) - {"start", "steps", "max_retries", *TEXTS})
     if unknown:
         raise ValueError(f"unknown field {unknown[0]!r} (allowed: start, steps, end, invalid, failed, max_retries)")
+    if texts:
+        check_texts(flow)
     return flow
+
+
+def check_texts(flow: dict[str, Any]) -> None:
+    """Every text holds only the flow's placeholders: the fixed names and its answer names ({ask} in invalid)."""
+    names = FIXED_NAMES | {step["save"].removeprefix(CONTACT) for step in flow["steps"].values() if step.get("save")}
+    for name, step in flow["steps"].items():
+        templates.check(step["ask"], names, f"step {name!r} ask")
+    for key in TEXTS:
+        if key in flow:
+            templates.check(flow[key], names | {"ask"} if key == "invalid" else names, f"'{key}'")
 
 
 def check_step(name: str, step: Any, steps: dict[str, Any]) -> None:
@@ -288,7 +309,7 @@ def running(number: VirtualNumber, phone: str) -> Session | None:
 def start(conversation: Conversation, keyword: Keyword) -> str:
     """Start the keyword's flow for the sender (replacing an active one) and ask the first question."""
     try:
-        flow = validate_flow(keyword.flow)
+        flow = validate_flow(keyword.flow, texts=False)
     except ValueError as exc:  # written before validation existed, or edited in the database
         log.warning("keyword %s on %s has a broken flow: %s", keyword.word, conversation.number.number, exc)
         return "broken flow"
@@ -351,29 +372,19 @@ def save(conversation: Conversation, session: Session, target: str, value: Any) 
     session.answers = {**session.answers, name: value}
 
 
-class KeepUnknown(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def say(template: str, conversation: Conversation, session: Session, ask: str = "") -> str:
-    """A flow text with its placeholders filled; a stray brace sends the text as written."""
+    """A flow text with its placeholders filled by substitution (bot/templates.py)."""
     contact = Contact.get_or_none((Contact.account == conversation.account) & (Contact.phone == conversation.phone))
-    values = KeepUnknown(
-        {
-            **{name: value for name, value in session.answers.items() if isinstance(name, str)},
-            "first_name": contact.first_name if contact else "",
-            "last_name": contact.last_name if contact else "",
-            "phone": conversation.phone,
-            "keyword": session.keyword.word.upper() if session.keyword else "",
-        }
-    )
+    values = {
+        **{name: value for name, value in session.answers.items() if isinstance(name, str)},
+        "first_name": contact.first_name if contact else "",
+        "last_name": contact.last_name if contact else "",
+        "phone": conversation.phone,
+        "keyword": session.keyword.word.upper() if session.keyword else "",
+    }
     if ask:
         values["ask"] = say(ask, conversation, session)
-    try:
-        return template.format_map(values)
-    except (ValueError, IndexError, AttributeError, KeyError):
-        return template
+    return templates.render(template, values)
 
 
 # --- results --------------------------------------------------------------------------------------------
@@ -448,6 +459,4 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not NUMBER.fullmatch(value):
-        return "'" + value
-    return value
+    return spreadsheet.defuse(value) if isinstance(value, str) and not NUMBER.fullmatch(value) else value

@@ -3,9 +3,10 @@ the reply through the normal pipeline, so a business can run its own chat bot.
 
 The request is the generic inbound JSON plus the matched keyword, signed with X-Smsbot-Signature
 (SPEC §6) using the account's forward secret (`GET /api/v1/account/forward-secret`, admins only).
-URLs that resolve to loopback, private, link-local or reserved addresses are refused unless
-FORWARD_ALLOW_PRIVATE is set; the check runs when the URL is saved and again before every request, so
-a DNS change cannot point an accepted URL inside our network. Timeouts, 429 and 5xx are retried (RQ
+URLs that resolve to a non-public address (bot/netguard.py) are refused unless FORWARD_ALLOW_PRIVATE is
+set; the check runs when the URL is saved and again before every request, which connects to the very
+address that was checked (no second DNS lookup), so a DNS change cannot point an accepted URL inside
+our network. Timeouts, 429 and 5xx are retried (RQ
 Retry); after the last try the inbound's outcome says so. An answer that is not JSON with a string
 `reply` sends nothing and is recorded on the inbound; an empty reply or a 204 means "no reply".
 """
@@ -14,18 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
-from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
 from rq import get_current_job
 
-from bot import signing
-from bot.carriers import session
+from bot import netguard, signing
 from bot.inbound import reply_to_inbound
 from bot.jobs import with_connection
 from models import Account, InboundMessage, db
@@ -33,8 +30,7 @@ from models import Account, InboundMessage, db
 log = logging.getLogger("smsbot.forward")
 
 
-class ForwardRefused(ValueError):
-    pass
+ForwardRefused = netguard.Refused
 
 
 def forward_secret(account: Account) -> str:
@@ -44,19 +40,10 @@ def forward_secret(account: Account) -> str:
 
 def check_url(url: str) -> None:
     """Refuse a URL that is not http(s) or that resolves to a non-public address (unless allowed)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ForwardRefused("the URL must be http:// or https:// with a host")
     if current_app.config["FORWARD_ALLOW_PRIVATE"]:
-        return
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except socket.gaierror as exc:
-        raise ForwardRefused(f"{parts.hostname} does not resolve") from exc
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global:
-            raise ForwardRefused(f"{parts.hostname} resolves to a non-public address ({ip})")
+        netguard.check_scheme(url)
+    else:
+        netguard.resolve(url, allow_private=False)
 
 
 def mark(message_id: int, outcome: str) -> None:
@@ -78,19 +65,20 @@ def forward_inbound(message_id: int, url: str, keyword: str) -> str:
     }
     body = json.dumps(payload).encode()
     try:
-        check_url(url)
+        target = netguard.resolve(url, allow_private=current_app.config["FORWARD_ALLOW_PRIVATE"])
     except ForwardRefused as exc:
         mark(message_id, f"forward refused: {exc}")
         return "refused"
     headers = {"Content-Type": "application/json", signing.HEADER: signing.sign(forward_secret(account), body)}
     try:
-        answer = session().post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=current_app.config["FORWARD_TIMEOUT_SECONDS"],
-            allow_redirects=False,
-        )
+        with netguard.pinned_session(target) as http:
+            answer = http.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=current_app.config["FORWARD_TIMEOUT_SECONDS"],
+                allow_redirects=False,
+            )
         if answer.status_code == 429 or answer.status_code >= 500:
             raise requests.HTTPError(f"HTTP {answer.status_code}")
     except requests.RequestException as exc:

@@ -33,6 +33,7 @@ from models import (
 )
 
 log = logging.getLogger("smsbot.inbound")
+COLUMN = 255  # the keyword, action and outcome columns: a 400-character first word is still one keyword
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Conversation:
                 carrier=self.number.carrier,
                 reply_to=self.message,
                 compliance=compliance,
+                sender_number=self.number,
             )
         )
         self.replies.append(message)
@@ -158,8 +160,8 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
         )
         router: Router = current_app.extensions["smsbot.router"]
         outcome = router(conversation)
-        message.keyword, message.action = outcome.keyword, outcome.action
-        message.outcome = "reply limit reached" if conversation.reply_limited else outcome.outcome
+        message.keyword, message.action = outcome.keyword[:COLUMN], outcome.action[:COLUMN]
+        message.outcome = "reply limit reached" if conversation.reply_limited else outcome.outcome[:COLUMN]
     message.save()
     if number is not None:
         copy_and_forward(message, number)

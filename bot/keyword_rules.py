@@ -2,22 +2,21 @@
 
 A word or alias is case-folded; a reserved word (opt-out, opt-in, help, SAVE) is refused (422); a word
 or alias another keyword of the number already answers to is a conflict (409); a reply template may only
-use {first_name}, {last_name}, {phone} and {args}; subscribe/unsubscribe need a group, forward a URL and
-flow a flow definition.
+use bare {first_name}, {last_name}, {phone} and {args} (bot/templates.py); subscribe/unsubscribe need a
+group, forward a URL and flow a flow definition.
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
 
+from bot import templates
 from models import Keyword, VirtualNumber
 
-PLACEHOLDERS = frozenset({"first_name", "last_name", "phone", "args"})
 ACTIONS = ("reply", "subscribe", "unsubscribe", "forward", "flow")
 
 
@@ -40,15 +39,12 @@ def clean_word(word: str, field: str = "word") -> str:
         raise KeywordError(422, str(exc), field) from None
 
 
-def check_template(template: str) -> None:
+def check_template(template: str, field: str = "reply") -> None:
+    """A reply, default reply or help text: only bare {first_name}, {last_name}, {phone} and {args}."""
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise KeywordError(422, f"the reply template is malformed: {exc}", "reply") from None
-    unknown = sorted(names - PLACEHOLDERS)
-    if unknown:
-        allowed = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
-        raise KeywordError(422, f"unknown placeholder {{{unknown[0]}}}; use {allowed}", "reply")
+        templates.check(template, templates.REPLY_NAMES, field)
+    except templates.TemplateError as exc:
+        raise KeywordError(422, str(exc), field) from None
 
 
 def words_taken(number: VirtualNumber, except_keyword: Keyword | None = None) -> set[str]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import phones, segments
+from bot import inputguard, phones, segments
 from bot.pipeline.governor import QuietHours, quiet_until
 from bot.queue import enqueue_send
 from bot.statuses import Status, is_final, predecessors, rank
@@ -47,6 +47,7 @@ class Draft:
     validity_minutes: int | None = None
     compliance: bool = False  # the one opt-out confirmation: it passes the block list
     batch: str | None = None  # a group send's id
+    sender_number: VirtualNumber | None = None  # the account's number for `sender`, when the caller loaded it
 
 
 class Rejected(Exception):
@@ -60,15 +61,16 @@ def accept(draft: Draft) -> OutboundMessage:
     """Create a message and run it through validation, funding and queueing, recording each event.
 
     Returns the message at 102 Queued, or at its final rejection code. Must run inside a transaction;
-    the send job is enqueued once that transaction commits.
+    the send job is enqueued once that transaction commits. Text no database can hold (NUL, lone
+    surrogates) is stored with U+FFFD, and such a text is rejected with 408.
     """
-    body = segments.normalize_body(draft.body)
+    body = segments.normalize_body(inputguard.scrub(draft.body))
     counted = segments.count_segments(body)
     validity = draft.validity_minutes or current_app.config["VALIDITY_MINUTES"]
     message = OutboundMessage.create(
         account=draft.account,
-        sender=draft.sender.strip(),
-        recipient=draft.recipient.strip(),
+        sender=inputguard.scrub(draft.sender.strip()),
+        recipient=inputguard.scrub(draft.recipient.strip()),
         body=body,
         encoding=counted.encoding,
         segments=counted.segments,
@@ -124,6 +126,10 @@ def validate(draft: Draft, message: OutboundMessage) -> str:
         raise Rejected(Status(exc.code), str(exc)) from exc
     if not phones.is_valid_sender(message.sender):
         raise Rejected(Status.INVALID_SENDER, "sender must be 1-11 letters, digits or spaces, or up to 15 digits")
+    if phones.sender_kind(message.sender) != "alphanumeric":
+        message.sender = own_sender(draft, message.sender)
+    if inputguard.has_unstorable(draft.body):
+        raise Rejected(Status.INVALID_CONTENT, "the text holds NUL or invalid (lone surrogate) characters")
     check_content(message.body, message.segments)
     banned = banned_word(message.body, account.banned_words)
     if banned:
@@ -136,6 +142,20 @@ def validate(draft: Draft, message: OutboundMessage) -> str:
         if phones.sender_kind(message.sender) == "alphanumeric":
             raise Rejected(Status.SENDER_REJECTED, "US/Canada does not accept alphanumeric senders")
     return recipient
+
+
+def own_sender(draft: Draft, sender: str) -> str:
+    """A numeric sender must be one of the account's own virtual numbers (else 407); returns it as stored.
+
+    The caller's already loaded number is used when it is the one; otherwise one indexed lookup.
+    """
+    forms = phones.numeric_sender_forms(sender, draft.account.default_region)
+    known = draft.sender_number
+    if known is None or known.account_id != draft.account.id or known.number not in forms:
+        known = VirtualNumber.get_or_none((VirtualNumber.account == draft.account) & VirtualNumber.number.in_(forms))
+    if known is None:
+        raise Rejected(Status.INVALID_SENDER, f"numeric sender {sender} is not one of this account's virtual numbers")
+    return known.number
 
 
 def check_content(body: str, segment_count: int) -> None:
@@ -249,8 +269,20 @@ def cancel(message_id: int) -> bool:
     return True
 
 
-def route_for(account: Account, sender: str) -> Carrier | None:
-    """The carrier for a business send: the sender's own virtual number's, else the account's first number's."""
-    mine = VirtualNumber.select().where(VirtualNumber.account == account)
-    number = mine.where(VirtualNumber.number == sender.strip()).first() or mine.order_by(VirtualNumber.id).first()
-    return number.carrier if number else None
+@dataclass(frozen=True)
+class Route:
+    """Where a business send goes: the sender's own number (None for an alphanumeric or foreign sender)
+    and the carrier (that number's, else the account's first number's; None for an account without one)."""
+
+    number: VirtualNumber | None
+    carrier: Carrier | None
+
+
+def route_for(account: Account, sender: str) -> Route:
+    """The route of a business send from `sender` (looked up once per send, not per recipient)."""
+    mine = VirtualNumber.select(VirtualNumber, Carrier).join(Carrier).where(VirtualNumber.account == account)
+    own = None
+    if phones.sender_kind(sender) != "alphanumeric":
+        own = mine.where(VirtualNumber.number.in_(phones.numeric_sender_forms(sender, account.default_region))).first()
+    first = own or mine.order_by(VirtualNumber.id).first()
+    return Route(own, first.carrier if first else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 
@@ -82,6 +83,15 @@ def sender_kind(raw: str) -> str:
 def is_valid_sender(sender: str) -> bool:
     """Alphanumeric 1–11 of A-Za-z0-9 and space with a letter, or numeric up to 15 digits."""
     return bool(ALPHANUMERIC_SENDER.fullmatch(sender) or NUMERIC_SENDER.fullmatch(sender))
+
+
+def numeric_sender_forms(raw: str, region: str = "SE") -> list[str]:
+    """The ways a numeric sender may name a stored virtual number: as given, with a +, and in E.164."""
+    text = (raw or "").strip()
+    forms = dict.fromkeys([text, "+" + text.lstrip("+")])
+    with contextlib.suppress(PhoneError):
+        forms[to_e164(text, region)] = None
+    return list(forms)
 
 
 def is_nanp(e164: str) -> bool:

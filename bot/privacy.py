@@ -1,14 +1,30 @@
-"""GDPR erase of one phone: its contact and message texts go, its block entry stays.
+"""GDPR erase of one phone: its contact, message texts, survey answers, conversation state and waiting
+message parts go; its block entry stays.
 
 The block entry is kept on purpose (ICO guidance: suppress, don't delete), so that an erased person is
-never messaged again by mistake; it holds only the phone, the source and the time.
+never messaged again by mistake; it holds only the phone, the source and the time. Parts of a
+concatenated SMS know their carrier and sender but not their number, so the parts of that sender on
+the carriers serving the account's numbers go.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from models import Account, BlockEntry, Contact, InboundMessage, OutboundMessage, VirtualNumber, db
+from flask import current_app
+
+from bot import phones
+from models import (
+    Account,
+    BlockEntry,
+    Contact,
+    Conversation,
+    InboundMessage,
+    InboundPart,
+    OutboundMessage,
+    VirtualNumber,
+    db,
+)
 
 ERASED = "[erased]"
 
@@ -27,5 +43,31 @@ def erase(account: Account, phone: str) -> dict[str, Any]:
             .where((InboundMessage.number.in_(numbers)) & (InboundMessage.sender == phone))
             .execute()
         )
+        conversations = (
+            Conversation.delete().where((Conversation.number.in_(numbers)) & (Conversation.phone == phone)).execute()
+        )
+        parts = erase_parts(account, phone)
         blocked = BlockEntry.select().where((BlockEntry.account == account) & (BlockEntry.phone == phone)).exists()
-    return {"phone": phone, "contacts": contacts, "messages": outbound + inbound, "blocked": blocked}
+    return {
+        "phone": phone,
+        "contacts": contacts,
+        "messages": outbound + inbound,
+        "conversations": conversations,
+        "parts": parts,
+        "blocked": blocked,
+    }
+
+
+def erase_parts(account: Account, phone: str) -> int:
+    """Delete the waiting parts of that sender on the account's carriers (stored as the carrier wrote it)."""
+    carriers = VirtualNumber.select(VirtualNumber.carrier).where(VirtualNumber.account == account)
+    waiting = InboundPart.select(InboundPart.id, InboundPart.sender).where(InboundPart.carrier.in_(carriers))
+    ids = [part.id for part in waiting if same_phone(part.sender, phone)]
+    return InboundPart.delete().where(InboundPart.id.in_(ids)).execute() if ids else 0
+
+
+def same_phone(raw: str, phone: str) -> bool:
+    try:
+        return phones.to_e164(raw, current_app.config["DEFAULT_REGION"]) == phone
+    except phones.PhoneError:
+        return raw.strip() == phone

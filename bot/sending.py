@@ -17,7 +17,7 @@ from rq import Retry
 
 from bot import phones
 from bot.jobs import with_connection
-from bot.outbound import Draft, accept, route_for
+from bot.outbound import Draft, Route, accept, route_for
 from bot.queue import get_queue
 from bot.unsubscribe import PLACEHOLDER, link_for
 from models import Account, Contact, Group, GroupMember, OutboundMessage, db
@@ -55,13 +55,14 @@ def personalised(send: Send, recipient: str) -> str:
     return send.text.replace(PLACEHOLDER, link_for(send.account.id, phone))
 
 
-def draft(send: Send, recipient: str, batch: str | None = None) -> Draft:
+def draft(send: Send, route: Route, recipient: str, batch: str | None = None) -> Draft:
     return Draft(
         account=send.account,
         sender=send.sender,
         recipient=recipient,
         body=personalised(send, recipient),
-        carrier=route_for(send.account, send.sender),
+        carrier=route.carrier,
+        sender_number=route.number,
         send_at=send.send_at,
         validity_minutes=send.validity_minutes,
         batch=batch,
@@ -71,8 +72,9 @@ def draft(send: Send, recipient: str, batch: str | None = None) -> Draft:
 def send_to_phones(send: Send, recipients: list[str]) -> list[OutboundMessage]:
     """Accept one message per recipient in one transaction; each is validated and funded on return."""
     check(send)
+    route = route_for(send.account, send.sender)
     with db.atomic():
-        return [accept(draft(send, recipient)) for recipient in recipients]
+        return [accept(draft(send, route, recipient)) for recipient in recipients]
 
 
 def send_to_group(send: Send, group: Group) -> tuple[str, int]:
@@ -122,13 +124,13 @@ def fan_out(
         .order_by(Contact.id)
         .tuples()
     ]
-    accepted = 0
+    accepted, route = 0, route_for(send.account, send.sender)
     for start in range(0, len(phones_of_group), CHUNK):
         with db.atomic():
             for phone in phones_of_group[start : start + CHUNK]:
                 try:
                     with db.atomic():
-                        accept(draft(send, phone, batch))
+                        accept(draft(send, route, phone, batch))
                     accepted += 1
                 except IntegrityError:
                     pass  # sent by an earlier run of this fan-out

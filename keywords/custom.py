@@ -3,15 +3,15 @@
 Actions: `reply` answers a template with {first_name}, {last_name}, {phone} and {args}; `subscribe` and
 `unsubscribe` add the sender to, or remove it from, the keyword's group and then answer; `forward` hands
 the message to the business's URL in a job (bot/forward.py), whose answer becomes the reply; `flow`
-starts the keyword's conversation (bot/flows.py). A placeholder
-the template does not know is left as typed, never an error.
+starts the keyword's conversation (bot/flows.py). Templates are filled by substitution only
+(bot/templates.py): a placeholder a stored template does not know is left as typed, never an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot import flows
+from bot import flows, templates
 from bot.contacts import add_to_group, contact_for, group_named, remove_from_group
 from bot.inbound import Conversation, Outcome, forward_later
 from keywords.registry import CUSTOM, handles
@@ -19,22 +19,8 @@ from keywords.text import Parsed
 from models import Contact, Keyword
 
 
-class KeepUnknown(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def render(template: str, contact: Contact | None, phone: str, args: tuple[str, ...]) -> str:
-    values = KeepUnknown(
-        first_name=contact.first_name if contact else "",
-        last_name=contact.last_name if contact else "",
-        phone=phone,
-        args=" ".join(args),
-    )
-    try:
-        return template.format_map(values)
-    except (ValueError, IndexError, AttributeError, KeyError):
-        return template  # a stray brace: send the template as written
+    return templates.render(template, templates.reply_values(contact, phone, args))
 
 
 def keyword_for(conversation: Conversation, message: Parsed) -> tuple[Keyword, str] | None:
@@ -59,7 +45,8 @@ def subscribe_action(conversation: Conversation, keyword: Keyword, message: Pars
     group = group_named(conversation.account, keyword.group_name)
     assert group is not None
     added = add_to_group(contact, group)
-    conversation.reply(render(keyword.reply or f"You joined {group.name}.", contact, conversation.phone, ()))
+    reply = render(keyword.reply, contact, conversation.phone, ()) if keyword.reply else f"You joined {group.name}."
+    conversation.reply(reply)
     return "subscribed" if added else "already subscribed"
 
 
@@ -67,8 +54,8 @@ def unsubscribe_action(conversation: Conversation, keyword: Keyword, message: Pa
     contact = contact_for(conversation.account, conversation.phone)
     group = group_named(conversation.account, keyword.group_name, create=False)
     removed = group is not None and remove_from_group(contact, group)
-    reply = keyword.reply or f"You left {keyword.group_name}."
-    conversation.reply(render(reply, contact, conversation.phone, ()))
+    left = f"You left {keyword.group_name}."
+    conversation.reply(render(keyword.reply, contact, conversation.phone, ()) if keyword.reply else left)
     return "unsubscribed" if removed else "not subscribed"
 
 

@@ -1,12 +1,14 @@
 """The last group: a near miss of a keyword answers "Did you mean JOIN?"; otherwise the number's default
-reply, or nothing. A near miss is judged on the first word of a short body only (three words at most),
-so that a sentence never gets a "did you mean"."""
+reply (a template like a keyword's reply; {args} is the words after the first), or nothing. A near
+miss is judged on the first word of a short body only (three words at most), so that a sentence never
+gets a "did you mean"."""
 
 from __future__ import annotations
 
 import difflib
 
 from bot.inbound import Conversation, Outcome
+from bot.templates import fill_reply
 from keywords.registry import FALLBACK, handles
 from keywords.text import Parsed
 
@@ -31,6 +33,7 @@ def fallback(conversation: Conversation, message: Parsed) -> Outcome:
         conversation.reply(f"Did you mean {near.upper()}?")
         return Outcome(keyword=message.keyword.upper(), action="did-you-mean", outcome=near.upper())
     if conversation.number.default_reply:
-        conversation.reply(conversation.number.default_reply)
+        number = conversation.number
+        conversation.reply(fill_reply(number.default_reply, conversation.account, conversation.phone, message.args))
         return Outcome(keyword=message.keyword.upper(), action="default-reply", outcome="answered")
     return Outcome(keyword=message.keyword.upper(), outcome="no action")

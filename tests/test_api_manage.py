@@ -215,7 +215,14 @@ def test_blocklist_and_privacy_erase(client, shop):
     assert sent.json["messages"][0]["status"] == Status.RECIPIENT_REJECTED
     Contact.create(account=account, phone=MOBILE, first_name="Anna")
     erased = client.delete(f"/api/v1/privacy/{MOBILE}", headers=key(account))
-    assert erased.json == {"phone": MOBILE, "contacts": 1, "messages": 1, "blocked": True}
+    assert erased.json == {
+        "phone": MOBILE,
+        "contacts": 1,
+        "messages": 1,
+        "conversations": 0,
+        "parts": 0,
+        "blocked": True,
+    }
     assert OutboundMessage.get().body == "[erased]"
     assert BlockEntry.select().count() == 1  # kept, so the phone is never messaged again
     assert client.delete(f"/api/v1/blocklist/{MOBILE}", headers=key(account, "user")).status_code == 204

@@ -92,7 +92,10 @@ def invoice(month: str) -> dict:
         start = datetime.strptime(month, "%Y-%m")
     except ValueError:
         raise ApiError(422, "invalid", "month must be yyyy-mm", "month") from None
-    end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+    try:
+        end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+    except ValueError:  # December 9999: the calendar ends there
+        end = datetime.max
     lines = LedgerEntry.select().where(
         (LedgerEntry.account == g.account.id)
         & (LedgerEntry.kind == "invoice")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g
 
-from bot import blocklist, privacy
+from bot import blocklist, consent, privacy
 from bot.api import shapes
 from bot.api.contacts import e164
 from bot.api.paging import page
@@ -45,10 +45,26 @@ def add_block(body: dict) -> tuple[dict, int]:
     return block_entry(entry), 201
 
 
-@route("DELETE", "/blocklist/<e164_phone>", role="user", summary="Unblock a phone", status=204)
+@route(
+    "DELETE",
+    "/blocklist/<e164_phone>",
+    role="user",
+    summary="Unblock a phone the business blocked (a phone's own opt-out: 409, only its START lifts it)",
+    status=204,
+)
 def remove_block(e164_phone: str) -> tuple[str, int]:
-    if not blocklist.unblock(g.account, e164(e164_phone)):
+    phone = e164(e164_phone, "e164_phone")
+    entry = BlockEntry.get_or_none((BlockEntry.account == g.account.id) & (BlockEntry.phone == phone))
+    if entry is None:
         raise ApiError(404, "not_found", f"{e164_phone} is not blocked")
+    if consent.lifted_only_by_phone(entry):
+        raise ApiError(
+            409,
+            "opted_out",
+            f"{phone} opted out itself (source {entry.source}); only the phone can lift it by texting START",
+            "e164_phone",
+        )
+    blocklist.unblock(g.account, phone)
     return "", 204
 
 

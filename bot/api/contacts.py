@@ -1,4 +1,9 @@
-"""Contacts and groups, with CSV import and export."""
+"""Contacts and groups, with CSV import and export.
+
+CSV files are UTF-8, with or without a byte-order mark. Text cells that a spreadsheet would run as a
+formula are exported with a leading apostrophe and imported without it (bot/spreadsheet.py); the
+phone column is validated E.164 and exported as it is.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import io
 from flask import Response, current_app, g, request
 from peewee import JOIN, IntegrityError, fn
 
-from bot import phones
+from bot import phones, spreadsheet
 from bot.api import owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
@@ -143,7 +148,8 @@ def export_contacts() -> Response:
     everyone = Contact.select().where(Contact.account == g.account.id).order_by(Contact.id)
     for start in range(0, everyone.count(), EXPORT_CHUNK):
         for data in contacts_json(list(everyone.limit(EXPORT_CHUNK).offset(start))):
-            writer.writerow([data["phone"], data["first_name"], data["last_name"], ";".join(data["groups"])])
+            texts = (data["first_name"], data["last_name"], ";".join(data["groups"]))
+            writer.writerow([data["phone"], *map(spreadsheet.defuse, texts)])
     return Response(
         out.getvalue(),
         content_type="text/csv; charset=utf-8",
@@ -162,18 +168,14 @@ def export_contacts() -> Response:
 )
 def import_contacts() -> dict:
     """Upsert contacts by phone. Any bad row: nothing is imported, unless ?skip_invalid=true."""
-    text = request.get_data(as_text=True)
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "phone" not in reader.fieldnames:
-        raise ApiError(422, "invalid", "the CSV needs a header row with a phone column", "phone")
     good, errors = [], []
-    for number, line in enumerate(reader, start=2):
+    for number, line in csv_rows(request.get_data()):
         try:
             phone = phones.to_e164(line.get("phone") or "", g.account.default_region)
         except phones.PhoneError as exc:
             errors.append({"row": number, "field": "phone", "message": str(exc)})
             continue
-        good.append((phone, line))
+        good.append((phone, {name: spreadsheet.restore(value or "") for name, value in line.items() if name}))
     if errors and request.args.get("skip_invalid") != "true":
         raise_import_errors(errors)
     with db.atomic():
@@ -187,6 +189,25 @@ def import_contacts() -> dict:
                 assert group is not None
                 add_to_group(row, group)
     return {"imported": len(good), "skipped": len(errors), "errors": errors}
+
+
+def csv_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
+    """The rows of an uploaded CSV with their line numbers; 422 naming the file when it cannot be read."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            422, "invalid", f"the CSV file is not UTF-8 (byte {exc.start}); save it as UTF-8 and try again", "file"
+        ) from None
+    if "\0" in text:
+        raise ApiError(422, "invalid", "the CSV file contains NUL characters; is it a CSV file?", "file")
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or "phone" not in reader.fieldnames:
+            raise ApiError(422, "invalid", "the CSV needs a header row with a phone column", "phone")
+        return [(reader.line_num, line) for line in reader]
+    except csv.Error as exc:
+        raise ApiError(422, "invalid", f"the CSV file cannot be read: {exc}", "file") from None
 
 
 def raise_import_errors(errors: list[dict]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import g, request
 
@@ -17,16 +17,27 @@ from bot.contacts import group_named
 from bot.errors import ApiError
 from bot.outbound import cancel
 from bot.sending import Send, SendRefused, send_to_group, send_to_phones
-from models import InboundMessage, MessageEvent, OutboundMessage, VirtualNumber
+from models import InboundMessage, MessageEvent, OutboundMessage, VirtualNumber, utcnow
+
+EARLIEST = datetime(1970, 1, 1)
+SCHEDULE_AHEAD = timedelta(days=3653)  # the latest send_at: ten years from now
 
 
 def moment(raw: str, field: str) -> datetime:
     """An ISO-8601 time as naive UTC (a time without an offset is taken as UTC)."""
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved past the calendar's end
         raise ApiError(422, "invalid", f"{field} must be an ISO-8601 time", field) from None
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def schedule(raw: str) -> datetime:
+    """`send_at`: a time from 1970 until ten years from now (a time in the past sends at once)."""
+    when = moment(raw, "send_at")
+    if not EARLIEST <= when <= utcnow() + SCHEDULE_AHEAD:
+        raise ApiError(422, "invalid", "send_at must be between 1970-01-01 and ten years from now", "send_at")
+    return when
 
 
 def with_history(rows: list[OutboundMessage]) -> list[dict]:
@@ -56,6 +67,7 @@ def sent_location(answer: dict) -> str | None:
     status=202,
     idempotent=True,
     location=sent_location,
+    raw_text=("text",),
 )
 def send(body: dict) -> tuple[dict, int]:
     """Phones: every message is validated and funded before the answer (its status says how it went).
@@ -66,7 +78,7 @@ def send(body: dict) -> tuple[dict, int]:
         g.account,
         body["from"],
         body["text"],
-        moment(body["send_at"], "send_at") if "send_at" in body else None,
+        schedule(body["send_at"]) if "send_at" in body else None,
         body.get("validity_minutes"),
     )
     try:

@@ -13,7 +13,7 @@ from bot.api.schema import route
 from bot.api.serialize import keyword as keyword_json
 from bot.api.serialize import number as number_json
 from bot.errors import ApiError
-from bot.keyword_rules import KeywordError, check_forward_url, clean
+from bot.keyword_rules import KeywordError, check_forward_url, check_template, clean
 from models import Carrier, Keyword, VirtualNumber, db
 
 
@@ -74,11 +74,14 @@ def list_numbers() -> dict:
 )
 def patch_number(e164: str, body: dict) -> dict:
     row = own_number(e164)
-    if body.get("forward_url"):
-        try:
+    try:
+        if body.get("forward_url"):
             check_forward_url(body["forward_url"], "forward_url")
-        except KeywordError as exc:
-            raise ApiError(422, "invalid", exc.message, exc.field) from None
+        for field in ("help_text", "default_reply"):
+            if field in body:
+                check_template(body[field], field)
+    except KeywordError as exc:
+        raise ApiError(422, "invalid", exc.message, exc.field) from None
     for name, value in body.items():
         setattr(row, name, value)
     row.save()

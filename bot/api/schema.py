@@ -15,6 +15,7 @@ and the answer (`"/contacts/{id}"`), or a function of the answer; its 201/202 ca
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from flask import Response, current_app, request
 
 from bot.api import bp, idempotency, requires
 from bot.errors import ApiError
+from bot.inputguard import first_unstorable, has_unstorable
 
 Schema = dict[str, Any]
 MAX_ID = 2**63 - 1  # the largest id a database column holds
@@ -55,6 +57,7 @@ class Endpoint:
     idempotent: bool = False
     location: str | Callable[[dict[str, Any]], str | None] | None = None
     errors: dict[int, str] = field(default_factory=dict)
+    raw_text: frozenset[str] = frozenset()
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -84,6 +87,8 @@ def check(schema: Schema, value: Any, where: str) -> None:
             raise ApiError(422, "invalid", f"{where} has the wrong format", where)
         if schema.get("format") == "email" and not EMAIL.fullmatch(value):
             raise ApiError(422, "invalid", f"{where} must be an e-mail address", where)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ApiError(422, "invalid", f"{where or 'body'} must be a finite number", where or None)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise ApiError(422, "invalid", f"{where} must be at least {schema['minimum']}", where)
@@ -147,11 +152,14 @@ def route(
     location: str | Callable[[dict[str, Any]], str | None] | None = None,
     secret_fields: tuple[str, ...] = (),
     errors: dict[int, str] | None = None,
+    raw_text: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare, guard and validate one API endpoint (see the module docstring).
 
     `secret_fields` of the answer are left out of what an idempotent replay stores; `errors` documents
-    statuses beyond the common 4xx.
+    statuses beyond the common 4xx. Every string of the path, query and body that holds NUL or a lone
+    surrogate is a 422 naming it, except the body fields in `raw_text`, which the view stores safely
+    itself (a message's text).
     """
     endpoint = Endpoint(
         method,
@@ -166,6 +174,7 @@ def route(
         idempotent=idempotent,
         location=location,
         errors=errors or {},
+        raw_text=frozenset(raw_text),
     )
     ENDPOINTS.append(endpoint)
 
@@ -174,6 +183,7 @@ def route(
         def handle(*args: Any, **kwargs: Any) -> Any:
             if any(isinstance(value, int) and value > MAX_ID for value in kwargs.values()):
                 raise ApiError(404, "not_found", "no such object")
+            refuse_unstorable_parameters(kwargs)
             unknown = next((name for name in request.args if name not in endpoint.query), None)
             if unknown is not None:
                 raise ApiError(422, "unknown_field", f"{unknown} is not a known query parameter", unknown)
@@ -187,6 +197,9 @@ def route(
                 if data is None:
                     raise ApiError(400, "bad_request", "the body must be JSON")
                 data = integral(data)
+                bad = first_unstorable(data, lenient=endpoint.raw_text)
+                if bad is not None:
+                    raise ApiError(422, "invalid", f"{bad} holds a NUL or an invalid (surrogate) character", bad)
                 check(endpoint.body, data, "")
 
             def answer() -> Response:
@@ -218,6 +231,14 @@ def located(endpoint: Endpoint, path_args: dict[str, Any], result: Any) -> Respo
     if path is not None:
         response.headers["Location"] = bp.url_prefix + path
     return response
+
+
+def refuse_unstorable_parameters(path_values: dict[str, Any]) -> None:
+    """NUL in a path or query parameter (URL-decoded %00) is a 422 naming it, never a database error."""
+    parameters = [*path_values.items(), *request.args.items(multi=True)]
+    for name, value in parameters:
+        if isinstance(value, str) and (has_unstorable(value) or has_unstorable(name)):
+            raise ApiError(422, "invalid", f"{name} holds a NUL or an invalid character", name)
 
 
 def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:

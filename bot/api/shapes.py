@@ -222,6 +222,8 @@ ERASED = obj(
         "phone": {"type": "string"},
         "contacts": {"type": "integer"},
         "messages": {"type": "integer"},
+        "conversations": {"type": "integer"},
+        "parts": {"type": "integer"},
         "blocked": {"type": "boolean"},
     },
     ["phone", "contacts", "messages", "blocked"],
