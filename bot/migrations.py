@@ -12,7 +12,7 @@ from collections.abc import Callable
 from peewee import CharField, Database
 from playhouse.migrate import SchemaMigrator, migrate
 
-from models import ALL_MODELS, Conversation, SchemaVersion, UserToken, db
+from models import ALL_MODELS, Batch, Conversation, Effect, SchemaVersion, UserToken, db
 
 Migration = Callable[[Database], None]
 
@@ -35,10 +35,15 @@ def outbound_batches(database: Database) -> None:
     )
 
 
+def outbox_and_batches(database: Database) -> None:
+    database.create_tables([Batch, Effect], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
     (3, outbound_batches),
+    (7, outbox_and_batches),
 ]
 
 

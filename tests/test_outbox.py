@@ -82,6 +82,6 @@ def test_sweeper_leaves_final_and_fresh_messages_alone(app, shop):
         final = accept(Draft(account=account, sender="Shop", recipient=MOBILE, body="Hi", carrier=carrier))
     advance(final.id, Status.DELIVERED_TO_HANDSET, "DELIVRD")
     OutboundMessage.update(expires_at=utcnow() - timedelta(days=10)).where(OutboundMessage.id == final.id).execute()
-    assert sweep() == {"requeued": 0, "unknown": 0}
+    assert set(sweep().values()) == {0}
     assert OutboundMessage.get_by_id(fresh.id).status == Status.QUEUED
     assert OutboundMessage.get_by_id(final.id).status == Status.DELIVERED_TO_HANDSET
