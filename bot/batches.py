@@ -75,7 +75,7 @@ def resume_stalled() -> int:
         & ((Batch.lease_until < now) | (Batch.lease_until.is_null() & (Batch.updated_at < settled)))
     )
     resumed = 0
-    for batch in stalled:
+    for batch in list(stalled):  # read to the end first: a write while the SELECT is open is refused by SQLite
         if enqueue_job(FAN_OUT_JOB, batch.id):
             Batch.update(updated_at=now, lease_until=None).where((Batch.id == batch.id) & unclaimed).execute()
             resumed += 1

@@ -151,7 +151,7 @@ def requeue_messages() -> int:
         OutboundMessage.updated_at,
     ).where(waiting | between_tries | abandoned)
     requeued = 0
-    for message in candidates:
+    for message in list(candidates):  # read to the end first: SQLite refuses a write while the SELECT is open
         if message.status == Status.SENDING and message.lease_until is None and not retry_overdue(message, settled):
             continue
         if enqueue_send(message.id):
@@ -177,5 +177,5 @@ def mark_unknown() -> int:
     )
     return sum(
         advance(message.id, Status.UNKNOWN, "no final report within the validity period", "sweeper")
-        for message in stale
+        for message in list(stale)
     )

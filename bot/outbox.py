@@ -117,7 +117,7 @@ def requeue_due() -> int:
         & (Effect.lease_until.is_null() | (Effect.lease_until < now))
     )
     requeued = 0
-    for effect in due:
+    for effect in list(due):  # read to the end first: a write while the SELECT is open is refused by SQLite
         if enqueue_job(JOB, effect.id):
             Effect.update(due_at=now).where((Effect.id == effect.id) & (Effect.state == "pending")).execute()
             requeued += 1

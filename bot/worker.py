@@ -105,6 +105,7 @@ class Worker(SimpleWorker):
     def __init__(self, *args: Any, app: Flask, burst: bool, with_scheduler: bool, **kwargs: Any) -> None:
         self.app = app  # before RQ's init, which reads dequeue_timeout
         super().__init__(*args, **kwargs)
+        self.max_connection_wait_time = float(app.config["REDIS_RETRY_MAX_SECONDS"])  # RQ's own retry while idle
         self.redis_lost: Exception | None = None
         self.timers = Timers(app, self.connection, self.queues[0].name, self.name, sweep=not burst)
         self.scheduling = with_scheduler

@@ -134,16 +134,20 @@ def test_fan_out_worker_killed_mid_batch_and_redis_restarted_empty(app, client, 
 
 
 def test_redis_down_during_webhooks_and_a_group_send(
-    app, client, shop, carrier, business, smtp_server, redis_server, workers
+    app, client, shop, carrier, business, smtp_server, redis_server, workers, tmp_path
 ):
-    """With Redis down every request is answered (200, 202); once it is back, nothing is lost or doubled."""
+    """With Redis down every request is answered (200, 202) and workers wait for it instead of exiting;
+    once it is back, nothing is lost or doubled."""
     account, number = shop
     phones = members(account, 12)
     redis_server.stop()
+    spawned = [workers(SMTP_URL=app.config["SMTP_URL"]), workers(SMTP_URL=app.config["SMTP_URL"])]
     assert [webhook(client, number, n) for n in range(5)] == [200] * 5
     batch = group_send(client, account)
+    logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
+    wait_for(lambda: all("Redis unreachable" in log.read_text() for log in logs), 15, "the workers waiting")
+    assert all(process.poll() is None for process in spawned)
     redis_server.start()
-    workers(SMTP_URL=app.config["SMTP_URL"]), workers(SMTP_URL=app.config["SMTP_URL"])
     wait_for(sent(5 + 12), 30, "the replies and the group's messages sent")
     wait_for(all_effects_done, 15, "forwards and copies delivered")
 
@@ -157,6 +161,7 @@ def test_redis_down_during_webhooks_and_a_group_send(
     assert sorted(business.delivered) == sorted(str(i.id) for i in inbound)
     assert len(set(mail_ids(smtp_server))) == len(smtp_server) == 5
     assert_books_balance(account, carrier)
+    assert not [log for log in logs if "Traceback" in log.read_text()]
 
 
 def holder_pid(redis: Redis, holder: str) -> str | None:
