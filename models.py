@@ -347,6 +347,49 @@ class IdempotentRequest(BaseModel):
         indexes = ((("scope", "key"), True),)
 
 
+class Batch(BaseModel):
+    """A group send, written when the request is accepted; fanned out in chunks that advance `cursor`.
+
+    `cursor` is the last contact id accepted, moved in the same transaction as its chunk's messages, so a
+    fan-out killed mid-way resumes where it stopped. `lease_until` is a running chunk's claim.
+    """
+
+    id = CharField(primary_key=True)  # the API's batch id; OutboundMessage.batch holds it
+    account = ForeignKeyField(Account, backref="batches", on_delete="CASCADE")
+    group = ForeignKeyField(Group, null=True, backref="batches", on_delete="SET NULL")
+    sender = CharField()
+    text = TextField()
+    send_at = DateTimeField(null=True)
+    validity_minutes = IntegerField(null=True)
+    recipients = IntegerField(default=0)  # members when accepted
+    cursor = BigIntegerField(default=0)
+    state = CharField(default="pending", index=True)  # pending | done
+    lease_until = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    done_at = DateTimeField(null=True)
+
+
+class Effect(BaseModel):
+    """The outbox: one side effect of a stored cause (forward, e-mail copy, …), written in the cause's
+    transaction and done by a job; the row, not the job, says whether it is due (bot/outbox.py)."""
+
+    kind = CharField()  # a registered kind (bot/effects.py)
+    inbound = ForeignKeyField(InboundMessage, null=True, backref="effects", on_delete="CASCADE")
+    message = ForeignKeyField(OutboundMessage, null=True, backref="effects", on_delete="CASCADE")
+    payload = JSONField(default=dict)  # the kind's own arguments
+    state = CharField(default="pending")  # pending | done | failed
+    attempts = IntegerField(default=0)
+    due_at = DateTimeField(default=utcnow)  # the next try
+    lease_until = DateTimeField(null=True)  # a running try's claim
+    last_error = CharField(default="")
+    created_at = DateTimeField(default=utcnow)
+    done_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("state", "due_at"), False),)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -374,4 +417,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     InboxRead,
     TrackedLink,
     IdempotentRequest,
+    Batch,
+    Effect,
 ]

@@ -30,7 +30,12 @@ DEFAULTS: dict[str, Any] = {
     "VALIDITY_MINUTES": 72 * 60,
     "UNKNOWN_GRACE_MINUTES": 60,
     "OUTBOX_GRACE_SECONDS": 30,
-    "SWEEP_INTERVAL_SECONDS": 60,
+    "SWEEP_INTERVAL_SECONDS": 60,  # the sweeper runs once per interval, in whichever worker takes its lock
+    "OUTBOX_LEASE_SECONDS": 60,  # an effect's try or a fan-out chunk may take this long before another job may
+    "FANOUT_CHUNK": 500,  # group members accepted per transaction
+    "WORKER_TICK_SECONDS": 1,  # an idle worker's loop: scheduled jobs moved, sweep lock tried
+    "SCHEDULER_LOCK_SECONDS": 15,  # a killed worker's scheduler role is taken over within this
+    "REDIS_RETRY_MAX_SECONDS": 30,  # a worker's longest wait between two tries to reach Redis
     "CONCAT_TTL_MINUTES": 60,  # parts of a long inbound SMS wait this long for the rest (bot/concat.py)
     "MAX_BODY_BYTES": 64 * 1024,
     "LOG_FORMAT": "text",  # text | json (one JSON object per line)

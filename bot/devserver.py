@@ -63,7 +63,7 @@ def run(host: str, port: int) -> None:
     app.config["PUBLIC_BASE_URL"] = os.environ.get("PUBLIC_BASE_URL", f"http://{host}:{port}")
     migrations.upgrade()
     env = {**os.environ, "REDIS_URL": url, "PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"]}
-    # Its own process group, so that stopping it also stops the scheduler process the worker forks.
+    # Its own process group, so that stopping it stops everything it started.
     worker = subprocess.Popen([sys.executable, "-m", "wsgi", "worker"], env=env, start_new_session=True)
     base = app.config["PUBLIC_BASE_URL"]
     click.echo(

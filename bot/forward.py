@@ -6,9 +6,10 @@ The request is the generic inbound JSON plus the matched keyword, signed with X-
 URLs that resolve to a non-public address (bot/netguard.py) are refused unless FORWARD_ALLOW_PRIVATE is
 set; the check runs when the URL is saved and again before every request, which connects to the very
 address that was checked (no second DNS lookup), so a DNS change cannot point an accepted URL inside
-our network. Timeouts, 429 and 5xx are retried (RQ
-Retry); after the last try the inbound's outcome says so. An answer that is not JSON with a string
-`reply` sends nothing and is recorded on the inbound; an empty reply or a 204 means "no reply".
+our network. A forward is an outbox effect (bot/outbox.py): timeouts, 429 and 5xx are retried after
+FORWARD_RETRY_INTERVALS; after the last try the inbound's outcome says so. The JSON's `id` (the
+inbound's id) is the business's idempotency key. An answer that is not JSON with a string `reply` sends
+nothing and is recorded on the inbound; an empty reply or a 204 means "no reply".
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ import logging
 
 import requests
 from flask import current_app
-from rq import get_current_job
 
 from bot import netguard, signing
 from bot.inbound import reply_to_inbound
-from bot.jobs import with_connection
-from models import Account, InboundMessage, db
+from bot.outbox import Failed
+from models import Account, Effect, InboundMessage, db
 
 log = logging.getLogger("smsbot.forward")
 
@@ -50,11 +50,11 @@ def mark(message_id: int, outcome: str) -> None:
     InboundMessage.update(outcome=outcome[:250]).where(InboundMessage.id == message_id).execute()
 
 
-@with_connection
-def forward_inbound(message_id: int, url: str, keyword: str) -> str:
-    job = get_current_job()
-    message = InboundMessage.get_by_id(message_id)
+def deliver(effect: Effect) -> str:
+    """The outbox handler of a "forward" effect: POST the inbound to the business URL, use its answer."""
+    message = effect.inbound
     account = message.number.account
+    url, keyword = effect.payload["url"], effect.payload.get("keyword", "")
     payload = {
         "id": str(message.id),
         "from": message.sender,
@@ -67,8 +67,7 @@ def forward_inbound(message_id: int, url: str, keyword: str) -> str:
     try:
         target = netguard.resolve(url, allow_private=current_app.config["FORWARD_ALLOW_PRIVATE"])
     except ForwardRefused as exc:
-        mark(message_id, f"forward refused: {exc}")
-        return "refused"
+        raise Failed(f"forward refused: {exc}", retryable=False) from None
     headers = {"Content-Type": "application/json", signing.HEADER: signing.sign(forward_secret(account), body)}
     try:
         with netguard.pinned_session(target) as http:
@@ -82,12 +81,13 @@ def forward_inbound(message_id: int, url: str, keyword: str) -> str:
         if answer.status_code == 429 or answer.status_code >= 500:
             raise requests.HTTPError(f"HTTP {answer.status_code}")
     except requests.RequestException as exc:
-        if job is not None and (job.retries_left or 0) > 0:
-            log.warning("job=%s inbound=%s: forward failed, will retry: %s", job.id, message_id, exc)
-            raise
-        mark(message_id, f"forward failed: {exc.__class__.__name__}: {exc}")
-        return "failed"
+        raise Failed(f"forward failed: {exc.__class__.__name__}: {exc}") from None
     return use_answer(message, answer)
+
+
+def gave_up(effect: Effect, detail: str) -> None:
+    """The inbound's outcome says why its forward was given up."""
+    mark(effect.inbound_id, detail)
 
 
 def use_answer(message: InboundMessage, answer: requests.Response) -> str:

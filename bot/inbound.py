@@ -16,11 +16,10 @@ from functools import cached_property
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import phones
+from bot import outbox, phones
 from bot.carriers import InboundSms
 from bot.concat import reassemble
 from bot.outbound import Draft, accept
-from bot.queue import enqueue_after_commit
 from models import (
     Account,
     Carrier,
@@ -192,24 +191,16 @@ def normalised_recipient(raw: str) -> str:
 
 
 def copy_and_forward(message: InboundMessage, number: VirtualNumber) -> None:
-    """The number's e-mail copy and business forward of every inbound, as jobs after the commit."""
+    """The number's e-mail copy and business forward of every inbound, as outbox effects of this transaction."""
     if number.email_copy:
-        enqueue_after_commit(
-            "bot.mail.email_inbound_copy", message.id, retry_intervals=current_app.config["EMAIL_RETRY_INTERVALS"]
-        )
+        outbox.add("email_copy", inbound=message)
     if number.forward_url:
         forward_later(message, number.forward_url)
 
 
 def forward_later(message: InboundMessage, url: str, keyword: str = "") -> None:
-    """POST the inbound to a business URL in a job (bot/forward.py), once the transaction commits."""
-    enqueue_after_commit(
-        "bot.forward.forward_inbound",
-        message.id,
-        url,
-        keyword,
-        retry_intervals=current_app.config["FORWARD_RETRY_INTERVALS"],
-    )
+    """POST the inbound to a business URL (bot/forward.py), an outbox effect done once the transaction commits."""
+    outbox.add("forward", inbound=message, url=url, keyword=keyword)
 
 
 def reply_to_inbound(message: InboundMessage, body: str) -> OutboundMessage | None:

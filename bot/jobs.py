@@ -1,4 +1,4 @@
-"""RQ jobs of the outbound pipeline: send a message (SPEC §5 steps 4–5) and sweep the outbox.
+"""RQ jobs of the outbound pipeline: send a message (SPEC §5 steps 4–5); the outbox sweep.
 
 Jobs take ids, load fresh state and are safe to run twice: the send job claims its message with a
 conditional UPDATE, so a second job, a second worker or a re-run after a crash finds nothing to do.
@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import current_app
 from rq import get_current_job
 
-from bot import concat, flows, reports
+from bot import batches, concat, flows, outbox, reports
 from bot.api import idempotency
 from bot.handoff import hand_off
 from bot.outbound import advance
-from bot.queue import enqueue_in, enqueue_send, has_live_job
+from bot.queue import enqueue_send
 from bot.statuses import Status
 from models import OutboundMessage, db, utcnow
 
@@ -77,41 +76,78 @@ def send_message(message_id: int) -> str:
 
 @with_connection
 def sweep() -> dict[str, int]:
-    """Enqueue outbox messages that have no live job; mark 599 after validity + grace; reschedule."""
+    """The outbox sweep, run once per SWEEP_INTERVAL_SECONDS by one worker (bot/worker.py).
+
+    Each step judges its own rows (status, due time, lease), never RQ's memory, and is safe to repeat.
+    """
+    counts = {
+        "requeued": requeue_messages(),
+        "unknown": mark_unknown(),
+        "effects": outbox.requeue_due(),
+        "batches": batches.resume_stalled(),
+        "expired_flows": flows.expire_idle(),
+        "expired_parts": concat.expire_parts(),  # parts of long inbound SMS that waited too long
+        "pending_reports": sum(reports.sweep_pending().values()),  # parked for ids now known, or never seen
+        "idempotency_purged": idempotency.purge(),  # Idempotency-Key answers past their 24 hours
+    }
+    if any(counts.values()):
+        log.info("sweep: %s", ", ".join(f"{count} {step}" for step, count in counts.items() if count))
+    return counts
+
+
+def requeue_messages() -> int:
+    """Enqueue messages due and not being sent: waiting (their job lost, or Redis down when accepted),
+    between two tries whose retry is overdue, or claimed by a worker that died (the claim lapsed).
+
+    `updated_at` moves to now for each one enqueued, so the next sweep leaves it to that job for a grace period.
+    """
     config = current_app.config
     now = utcnow()
     settled = now - timedelta(seconds=config["OUTBOX_GRACE_SECONDS"])
-    # Queued, or between two tries of a send, with no live job: Redis lost it or was down.
-    orphaned = (OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) & (OutboundMessage.updated_at < settled)) | (
-        (OutboundMessage.status == Status.SENDING) & OutboundMessage.lease_until.is_null()
+    waiting = (
+        OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED))
+        & (OutboundMessage.updated_at < settled)
+        & (OutboundMessage.send_at.is_null() | (OutboundMessage.send_at < settled))
     )
-    # Claimed, but the claim lapsed: the worker died mid-send (its job still says "started").
+    between_tries = (
+        (OutboundMessage.status == Status.SENDING)
+        & OutboundMessage.lease_until.is_null()
+        & (OutboundMessage.updated_at < settled)
+    )
     abandoned = (OutboundMessage.status == Status.SENDING) & (OutboundMessage.lease_until < now)
+    candidates = OutboundMessage.select(
+        OutboundMessage.id,
+        OutboundMessage.status,
+        OutboundMessage.lease_until,
+        OutboundMessage.attempts,
+        OutboundMessage.updated_at,
+    ).where(waiting | between_tries | abandoned)
     requeued = 0
-    for message in OutboundMessage.select(OutboundMessage.id, OutboundMessage.send_at).where(orphaned):
-        if not has_live_job(message.id) and enqueue_send(message.id, message.send_at):
+    for message in list(candidates):  # read to the end first: SQLite refuses a write while the SELECT is open
+        if message.status == Status.SENDING and message.lease_until is None and not retry_overdue(message, settled):
+            continue
+        if enqueue_send(message.id):
+            OutboundMessage.update(updated_at=now).where(
+                (OutboundMessage.id == message.id) & (OutboundMessage.status == message.status)
+            ).execute()
             requeued += 1
-    for message in OutboundMessage.select(OutboundMessage.id).where(abandoned):
-        requeued += enqueue_send(message.id)
-    overdue = now - timedelta(minutes=config["UNKNOWN_GRACE_MINUTES"])
-    unknown = 0
+    return requeued
+
+
+def retry_overdue(message: OutboundMessage, settled: datetime) -> bool:
+    """Whether the retry RQ scheduled after the message's last failed try should have run by `settled`."""
+    intervals = current_app.config["SEND_RETRY_INTERVALS"] or [0]
+    wait = intervals[min(max(message.attempts, 1), len(intervals)) - 1] + current_app.config["SEND_TIMEOUT_SECONDS"]
+    return message.updated_at + timedelta(seconds=wait) < settled
+
+
+def mark_unknown() -> int:
+    """Handed-off messages with no final report by validity + UNKNOWN_GRACE_MINUTES end as 599."""
+    overdue = utcnow() - timedelta(minutes=current_app.config["UNKNOWN_GRACE_MINUTES"])
     stale = OutboundMessage.select(OutboundMessage.id).where(
         OutboundMessage.status.in_(HANDED_OFF[1:]) & (OutboundMessage.expires_at < overdue)
     )
-    for message in stale:
-        unknown += advance(message.id, Status.UNKNOWN, "no final report within the validity period", "sweeper")
-    if requeued or unknown:
-        log.info("sweep: %s re-enqueued, %s marked 599", requeued, unknown)
-    flows.expire_idle()  # idle flow conversations end as "expired" (bot/flows.py)
-    concat.expire_parts()  # parts of long inbound SMS that waited too long (bot/concat.py)
-    reports.sweep_pending()  # reports parked for ids now known, or never seen (bot/reports.py)
-    idempotency.purge()  # Idempotency-Key answers past their 24 hours
-    schedule_sweep()
-    return {"requeued": requeued, "unknown": unknown}
-
-
-def schedule_sweep() -> None:
-    """Schedule the next sweep; one job id per interval slot, so several workers schedule it once."""
-    interval = current_app.config["SWEEP_INTERVAL_SECONDS"]
-    slot = int(time.time()) // interval + 1
-    enqueue_in(timedelta(seconds=interval), "bot.jobs.sweep", job_id=f"sweep-{slot}")
+    return sum(
+        advance(message.id, Status.UNKNOWN, "no final report within the validity period", "sweeper")
+        for message in list(stale)
+    )

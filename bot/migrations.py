@@ -12,7 +12,18 @@ from collections.abc import Callable
 from peewee import BooleanField, CharField, Database, DateTimeField, IntegerField, JSONField
 from playhouse.migrate import SchemaMigrator, migrate
 
-from models import ALL_MODELS, Conversation, IdempotentRequest, InboxRead, SchemaVersion, TrackedLink, UserToken, db
+from models import (
+    ALL_MODELS,
+    Batch,
+    Conversation,
+    Effect,
+    IdempotentRequest,
+    InboxRead,
+    SchemaVersion,
+    TrackedLink,
+    UserToken,
+    db,
+)
 
 Migration = Callable[[Database], None]
 
@@ -110,12 +121,17 @@ def carrier_pacing(database: Database) -> None:
     migrate(migrator.add_column("carrier", "mps", IntegerField(default=0)))
 
 
+def outbox_and_batches(database: Database) -> None:
+    database.create_tables([Batch, Effect], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
     (3, outbound_batches),
     (4, operators_and_idempotency),
     (5, carrier_trust),
+    (7, outbox_and_batches),
     (8, inbox_read_markers),
     (9, unconfirmed_hand_off),
     (10, tracked_links),

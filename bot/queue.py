@@ -1,19 +1,16 @@
-"""RQ queues and the send job's enqueueing: ids in, fresh state loaded by the job."""
+"""RQ queues and enqueueing: ids in, fresh state loaded by the job; Redis down is logged, never raised."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 
 from bot.redis_conn import get_redis
 
 SEND_JOB_PREFIX = "send-"
-LIVE_JOB_STATUSES = ("queued", "scheduled", "started", "deferred")
 
 
 def get_queue() -> Queue:
@@ -55,33 +52,27 @@ def enqueue_send(message_id: int, send_at: datetime | None = None) -> bool:
     return True
 
 
-def has_live_job(message_id: int) -> bool:
-    """Whether a send job for the message is queued, scheduled or running (not finished or failed)."""
-    try:
-        job = Job.fetch(send_job_id(message_id), connection=get_redis(current_app))
-    except NoSuchJobError:
-        return False
-    return job.get_status() in LIVE_JOB_STATUSES
+def enqueue_job(func: str, *args: object, at: datetime | None = None, job_id: str | None = None) -> bool:
+    """Enqueue a job of the outbox (an effect, a fan-out chunk) by its row id; False (logged) if Redis is down.
 
-
-def enqueue_in(delay: timedelta, func: str, *args: object, job_id: str) -> None:
-    get_queue().enqueue_in(delay, func, *args, job_id=job_id, result_ttl=0)
-
-
-def enqueue_after_commit(func: str, *args: object, retry_intervals: list[int] | None = None) -> None:
-    """Enqueue a job once the current transaction commits (at once outside one); ids as arguments.
-
-    If Redis is down the job is logged and dropped: the inbound row it serves is already stored.
+    The row says whether the work is due, so a lost or duplicated job changes nothing: the sweeper
+    enqueues again what is due and unfinished, and the job's claim on the row turns a second one into a no-op.
     """
-    retry = Retry(max=len(retry_intervals), interval=retry_intervals) if retry_intervals else None
     queue = get_queue()
+    options = {"job_id": job_id, "result_ttl": 600, "failure_ttl": 7 * 24 * 3600}
+    try:
+        if at is not None and at > datetime.now(UTC).replace(tzinfo=None):
+            queue.enqueue_at(at.replace(tzinfo=UTC), func, *args, **options)
+        else:
+            queue.enqueue(func, *args, **options)
+    except RedisError as exc:
+        current_app.logger.warning("job %s%s not enqueued, the sweeper will: %s", func, args, exc)
+        return False
+    return True
 
-    def enqueue() -> None:
-        try:
-            queue.enqueue(func, *args, retry=retry, result_ttl=600)
-        except RedisError as exc:
-            current_app.logger.warning("job %s%s not enqueued: %s", func, args, exc)
 
+def enqueue_job_after_commit(func: str, *args: object) -> None:
+    """`enqueue_job` once the current transaction commits (at once outside one)."""
     from models import db
 
-    db.after_commit(enqueue)
+    db.after_commit(lambda: enqueue_job(func, *args))

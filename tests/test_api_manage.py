@@ -8,7 +8,7 @@ import bot.api.routes  # noqa: F401  (declares the routes)
 from bot.api.schema import ENDPOINTS
 from bot.apikeys import create_key
 from bot.statuses import Status
-from models import Account, BlockEntry, Contact, Group, Keyword, LedgerEntry, OutboundMessage, VirtualNumber
+from models import Account, Batch, BlockEntry, Contact, Group, Keyword, LedgerEntry, OutboundMessage, VirtualNumber
 
 MOBILE = "+46731234567"
 
@@ -273,11 +273,14 @@ def test_group_send_answers_at_once_and_fans_out_in_jobs(client, shop, run_worke
     assert OutboundMessage.select().count() == 0
     run_worker()
     assert OutboundMessage.select().count() == 25
-    from bot.sending import fan_out
+    from bot.batches import fan_out
 
     batch = answer.json["batch"]["id"]
-    assert fan_out(account.id, vip.id, batch, "Shop", "Sale", None, None) == 0  # a re-run sends nobody twice
+    assert fan_out(batch) == "skipped"  # a re-run of a done batch sends nobody twice
+    Batch.update(state="pending", cursor=0).where(Batch.id == batch).execute()  # as if the cursor never moved
+    assert fan_out(batch) == "done"
     assert OutboundMessage.select().count() == 25
+    assert {m.batch for m in OutboundMessage.select()} == {batch}
 
 
 def test_unsubscribe_link(client, shop):

@@ -62,7 +62,28 @@ def test_run_serves_health_and_replies_through_the_simulator(tmp_path):
         assert "smsbot chat --number +46700000001" in output
         log_lines = [line for line in output.splitlines() if " INFO " in line or " WARNING " in line]
         assert log_lines and not [line for line in log_lines if "+46731234567" in line]  # masked in logs
+        # Another command joins the embedded Redis meanwhile; it must not keep `run` from stopping it.
+        subprocess.run([*smsbot, "worker", "--burst"], env=env, cwd=ROOT, check=True, capture_output=True, timeout=60)
+        redis_pid = embedded_redis_pid(tmp_path)
     finally:
         server.terminate()
         server.wait(timeout=15)
         log.close()
+    assert not alive(redis_pid, within=5), "the embedded redis-server outlived `smsbot run`"
+
+
+def embedded_redis_pid(instance) -> int:
+    settings = json.loads((instance / "redis.db.settings").read_text())
+    with open(settings["pidfile"]) as pidfile:
+        return int(pidfile.read())
+
+
+def alive(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.1)
+    return True

@@ -1,9 +1,10 @@
-"""E-mail copy of every inbound, through a real SMTP server, in a retried job."""
+"""E-mail copy of every inbound, through a real SMTP server, an outbox effect retried with backoff."""
 
 from __future__ import annotations
 
 from bot.carriers import InboundSms
 from bot.inbound import receive
+from models import Effect
 
 
 def test_every_inbound_is_emailed(app, make_account, make_carrier, make_number, smtp_server, run_worker):
@@ -23,12 +24,8 @@ def test_every_inbound_is_emailed(app, make_account, make_carrier, make_number, 
 def test_smtp_down_is_retried(app, make_account, make_carrier, make_number, run_worker):
     app.config.update(SMTP_URL="smtp://127.0.0.1:9", EMAIL_RETRY_INTERVALS=[0, 0])
     number = make_number(make_account(name="Shop"), make_carrier("generic"), email_copy=["ops@shop.example"])
-    receive(number.carrier, InboundSms("m1", "+46731234567", "+46700000001", "hello"))
-    from rq.registry import FailedJobRegistry
-
-    from bot.queue import get_queue
-
+    inbound = receive(number.carrier, InboundSms("m1", "+46731234567", "+46700000001", "hello"))
     run_worker()
-    [job_id] = FailedJobRegistry(queue=get_queue()).get_job_ids()
-    job = get_queue().fetch_job(job_id)
-    assert job.func_name == "bot.mail.email_inbound_copy" and job.retries_left == 0
+    [copy] = Effect.select()
+    assert (copy.kind, copy.inbound_id, copy.state, copy.attempts) == ("email_copy", inbound.id, "failed", 3)
+    assert "Connection refused" in copy.last_error

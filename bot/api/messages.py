@@ -71,7 +71,7 @@ def sent_location(answer: dict) -> str | None:
 )
 def send(body: dict) -> tuple[dict, int]:
     """Phones: every message is validated and funded before the answer (its status says how it went).
-    A group: the answer comes at once with the batch; the messages are created by a job."""
+    A group: the answer comes at once with the batch (a row, so it survives Redis); jobs create the messages."""
     if ("to" in body) == ("group" in body):
         raise ApiError(422, "invalid", "give either to (a phone or a list) or group", "to")
     order = Send(
@@ -86,8 +86,8 @@ def send(body: dict) -> tuple[dict, int]:
             group = group_named(g.account, body["group"], create=False)
             if group is None:
                 raise ApiError(404, "not_found", f"no group named {body['group']!r}", "group")
-            batch, size = send_to_group(order, group)
-            return {"messages": [], "batch": {"id": batch, "group": group.name, "recipients": size}}, 202
+            batch = send_to_group(order, group)
+            return {"messages": [], "batch": {"id": batch.id, "group": group.name, "recipients": batch.recipients}}, 202
         recipients = body["to"] if isinstance(body["to"], list) else [body["to"]]
         return {"messages": with_history(send_to_phones(order, recipients))}, 202
     except SendRefused as exc:

@@ -77,9 +77,9 @@ def send() -> Any:
     try:
         if form.get("mode") == "group":
             group = own_group(form.get("group", ""))
-            batch, size = send_to_group(order, group)
-            link = batch_link(batch)
-            flash(f"Sending to the {size} members of {group.name} (batch {batch}).", "ok")
+            batch = send_to_group(order, group)
+            link = batch_link(batch.id)
+            flash(f"Sending to the {batch.recipients} members of {group.name} (batch {batch.id}).", "ok")
             return redirect(link or url_for("console.send_form"))
         phones = recipients_of(form.get("to", ""))
         if not phones or len(phones) > MAX_PHONES:

@@ -41,9 +41,9 @@ def assert_money_adds_up(account: Account, opening: int) -> None:
 
 @pytest.mark.timeout(120)
 def test_flaky_generic_carrier_takes_each_message_once_and_nothing_taken_is_refunded(
-    app, spawn_worker, loopback, make_account, make_carrier, make_number
+    app, spawn_worker, flaky_carrier, make_account, make_carrier, make_number
 ):
-    carrier_server = loopback(error=0.30, timeout=0.05, close=0.05, seed=7, slow_seconds=1.5)
+    carrier_server = flaky_carrier(error=0.30, timeout=0.05, close=0.05, seed=7, slow_seconds=1.5)
     account = make_account(balance=10_000, price_per_segment=10)
     carrier = make_carrier("generic", name="gw", url=f"{carrier_server.url}/sms")
     make_number(account, carrier)
@@ -80,9 +80,9 @@ def test_flaky_generic_carrier_takes_each_message_once_and_nothing_taken_is_refu
 
 
 @pytest.fixture
-def twilio(loopback, make_account, make_carrier, make_number):
+def twilio(flaky_carrier, make_account, make_carrier, make_number):
     def make(**faults):
-        server = loopback(**faults)
+        server = flaky_carrier(**faults)
         account = make_account(balance=1000, price_per_segment=10)
         carrier = make_carrier("twilio", name="tw", url=server.url, username="AC1", secret="token")
         make_number(account, carrier, "+46700000001")

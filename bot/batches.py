@@ -1,0 +1,82 @@
+"""Group fan-out: a Batch row (written when the API accepted the send) becomes one message per member.
+
+Each job claims the batch (a lease), accepts the next FANOUT_CHUNK members after `cursor` (contact id
+order) and moves the cursor in the same transaction, then enqueues the next chunk after commit. A killed
+worker leaves the batch with the cursor of its last committed chunk; the sweeper resumes a batch whose
+lease lapsed or whose next job never came, and the (batch, recipient) unique index keeps a member from
+a second message even when two jobs race.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from peewee import IntegrityError
+
+from bot.outbound import accept, route_for
+from bot.queue import enqueue_job, enqueue_job_after_commit
+from bot.sending import FAN_OUT_JOB, Send, draft
+from models import Batch, Contact, GroupMember, db, utcnow
+
+
+def claim(batch_id: str) -> bool:
+    now = utcnow()
+    lease = now + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
+    free = Batch.lease_until.is_null() | (Batch.lease_until < now)
+    return bool(
+        Batch.update(lease_until=lease).where((Batch.id == batch_id) & (Batch.state == "pending") & free).execute()
+    )
+
+
+def fan_out(batch_id: str) -> str:
+    """One chunk of a group send (the RQ job); safe to run twice or after the batch is done."""
+    with db.connection_context():
+        if not claim(batch_id):
+            return "skipped"
+        batch = Batch.get_by_id(batch_id)
+        send = Send(batch.account, batch.sender, batch.text, batch.send_at, batch.validity_minutes)
+        size, route = current_app.config["FANOUT_CHUNK"], route_for(batch.account, batch.sender)
+        with db.atomic():
+            members = list(
+                Contact.select(Contact.id, Contact.phone)
+                .join(GroupMember)
+                .where((GroupMember.group == batch.group_id) & (Contact.id > batch.cursor))
+                .order_by(Contact.id)
+                .limit(size)
+            )
+            for contact in members:
+                try:
+                    with db.atomic():
+                        accept(draft(send, route, contact.phone, batch.id))
+                except IntegrityError:
+                    pass  # accepted by an earlier run of this chunk
+            finished = len(members) < size
+            now = utcnow()
+            Batch.update(
+                cursor=members[-1].id if members else batch.cursor,
+                lease_until=None,
+                updated_at=now,
+                state="done" if finished else "pending",
+                done_at=now if finished else None,
+            ).where(Batch.id == batch.id).execute()
+            if not finished:
+                enqueue_job_after_commit(FAN_OUT_JOB, batch.id)
+        return "done" if finished else "chunk"
+
+
+def resume_stalled() -> int:
+    """The sweeper's step: enqueue unfinished batches whose lease lapsed or whose next chunk never started."""
+    now = utcnow()
+    settled = now - timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
+    unclaimed = Batch.lease_until.is_null() | (Batch.lease_until < now)
+    stalled = Batch.select(Batch.id).where(
+        (Batch.state == "pending")
+        & ((Batch.lease_until < now) | (Batch.lease_until.is_null() & (Batch.updated_at < settled)))
+    )
+    resumed = 0
+    for batch in list(stalled):  # read to the end first: a write while the SELECT is open is refused by SQLite
+        if enqueue_job(FAN_OUT_JOB, batch.id):
+            Batch.update(updated_at=now, lease_until=None).where((Batch.id == batch.id) & unclaimed).execute()
+            resumed += 1
+    return resumed

@@ -1,0 +1,124 @@
+"""The outbox: every side effect of a stored cause (a business forward, an e-mail copy, later a status
+callback) is an Effect row written in the cause's transaction, then done by a job enqueued after commit.
+
+The row, not RQ, says what is due: `state` pending and `due_at` passed. A job claims the row with a
+conditional UPDATE (a lease), so a duplicated job does nothing; a failed try sets `due_at` from the kind's
+backoff and enqueues the next try at that time; the sweeper enqueues again whatever is due, unfinished and
+unclaimed for longer than OUTBOX_GRACE_SECONDS, so a Redis restarted empty loses no effect and no retry.
+Effects are done at least once: a handler must be safe to repeat (its idempotency key is the row id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+
+from bot.queue import enqueue_job, enqueue_job_after_commit
+from models import Effect, InboundMessage, OutboundMessage, db, utcnow
+
+log = logging.getLogger("smsbot.outbox")
+JOB = "bot.effects.perform"
+
+
+class Failed(Exception):
+    """A try that did not do the effect; `retryable` ones are tried again after the kind's backoff."""
+
+    def __init__(self, detail: str, *, retryable: bool = True) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How to do one kind of effect: the handler, the config key of its backoff, what to record on giving up."""
+
+    handler: Callable[[Effect], str]
+    retry_intervals: str
+    on_failure: Callable[[Effect, str], None] | None = None
+
+
+def add(
+    kind: str, *, inbound: InboundMessage | None = None, message: OutboundMessage | None = None, **payload: object
+) -> Effect:
+    """Write an effect in the current transaction; its job is enqueued once the transaction commits."""
+    effect = Effect.create(kind=kind, inbound=inbound, message=message, payload=payload)
+    enqueue_job_after_commit(JOB, effect.id)
+    return effect
+
+
+def claim(effect_id: int) -> bool:
+    now = utcnow()
+    lease = now + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
+    return bool(
+        Effect.update(attempts=Effect.attempts + 1, lease_until=lease)
+        .where(
+            (Effect.id == effect_id)
+            & (Effect.state == "pending")
+            & (Effect.due_at <= now)
+            & (Effect.lease_until.is_null() | (Effect.lease_until < now))
+        )
+        .execute()
+    )
+
+
+def perform(effect_id: int, kinds: Mapping[str, Kind]) -> str:
+    """One try of an effect (the job): claim it, run its kind's handler, record done, a retry or the failure."""
+    if not claim(effect_id):
+        return "skipped"  # done, failed, not due yet, or being tried by another job
+    effect = Effect.get_by_id(effect_id)
+    kind = kinds[effect.kind]
+    try:
+        outcome = kind.handler(effect)
+    except Failed as exc:
+        return retry_or_give_up(effect, kind, exc.detail, exc.retryable)
+    except Exception as exc:
+        log.exception("effect %s (%s): try %s raised", effect.id, effect.kind, effect.attempts)
+        return retry_or_give_up(effect, kind, f"{exc.__class__.__name__}: {exc}", True)
+    Effect.update(state="done", done_at=utcnow(), lease_until=None).where(Effect.id == effect.id).execute()
+    return outcome
+
+
+def retry_or_give_up(effect: Effect, kind: Kind, detail: str, retryable: bool) -> str:
+    intervals = current_app.config[kind.retry_intervals]
+    if retryable and effect.attempts <= len(intervals):
+        wait = intervals[effect.attempts - 1]
+        due = utcnow() + timedelta(seconds=wait)
+        Effect.update(due_at=due, lease_until=None, last_error=detail[:250]).where(Effect.id == effect.id).execute()
+        log.warning(
+            "effect %s (%s): try %s failed, next in %s s: %s", effect.id, effect.kind, effect.attempts, wait, detail
+        )
+        enqueue_job(JOB, effect.id, at=due)
+        return "retry"
+    with db.atomic():
+        Effect.update(state="failed", done_at=utcnow(), lease_until=None, last_error=detail[:250]).where(
+            Effect.id == effect.id
+        ).execute()
+        if kind.on_failure is not None:
+            kind.on_failure(effect, detail)
+    log.warning("effect %s (%s): given up after %s tries: %s", effect.id, effect.kind, effect.attempts, detail)
+    return "failed"
+
+
+def requeue_due() -> int:
+    """The sweeper's step: enqueue every effect due for longer than the grace and not claimed.
+
+    `due_at` moves to now for each one enqueued, so the next sweep leaves it to that job for a grace period.
+    """
+    now = utcnow()
+    overdue = now - timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
+    due = Effect.select(Effect.id).where(
+        (Effect.state == "pending")
+        & (Effect.due_at < overdue)
+        & (Effect.lease_until.is_null() | (Effect.lease_until < now))
+    )
+    requeued = 0
+    for effect in list(due):  # read to the end first: a write while the SELECT is open is refused by SQLite
+        if enqueue_job(JOB, effect.id):
+            Effect.update(due_at=now).where((Effect.id == effect.id) & (Effect.state == "pending")).execute()
+            requeued += 1
+    return requeued
