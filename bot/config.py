@@ -15,6 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "EMAIL_RETRY_INTERVALS": [10, 60, 300, 900],
     "FORWARD_TIMEOUT_SECONDS": 5,
     "FORWARD_RETRY_INTERVALS": [10, 60, 300],
+    "CALLBACK_RETRY_INTERVALS": [10, 60, 300, 900],
     "EMAIL_FROM": "smsbot <no-reply@smsbot.local>",
     "FORWARD_ALLOW_PRIVATE": False,
     "DEFAULT_REGION": "SE",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import BooleanField, CharField, Database, DateTimeField, IntegerField, JSONField
+from peewee import BigIntegerField, BooleanField, CharField, Database, DateTimeField, IntegerField, JSONField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import (
@@ -125,6 +125,23 @@ def outbox_and_batches(database: Database) -> None:
     database.create_tables([Batch, Effect], safe=True)
 
 
+def status_callbacks(database: Database) -> None:
+    migrator = SchemaMigrator.from_database(database)
+    wanted = {
+        "account": [("status_callback_url", CharField(default="", max_length=2000))],
+        "outbound_message": [
+            ("status_callback", CharField(null=True, max_length=2000)),
+            ("callback_cursor", BigIntegerField(default=0)),
+        ],
+        "batch": [("status_callback", CharField(null=True, max_length=2000))],
+    }
+    for table, columns in wanted.items():
+        present = {column.name for column in database.get_columns(table)}
+        missing = [migrator.add_column(table, name, field) for name, field in columns if name not in present]
+        if missing:
+            migrate(*missing)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -137,6 +154,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (10, tracked_links),
     (11, account_quiet_hours),
     (12, carrier_pacing),
+    (15, status_callbacks),
 ]
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import inputguard, phones, segments
+from bot import callbacks, inputguard, phones, segments
 from bot.pipeline.governor import QuietHours, quiet_until
 from bot.queue import enqueue_send
 from bot.statuses import Status, is_final, predecessors, rank
@@ -48,6 +48,7 @@ class Draft:
     compliance: bool = False  # the one opt-out confirmation: it passes the block list
     batch: str | None = None  # a group send's id
     sender_number: VirtualNumber | None = None  # the account's number for `sender`, when the caller loaded it
+    status_callback: str | None = None  # this message's own callback URL, else the account's (bot/callbacks.py)
 
 
 class Rejected(Exception):
@@ -82,6 +83,7 @@ def accept(draft: Draft) -> OutboundMessage:
         validity_minutes=validity,
         expires_at=(draft.send_at or utcnow()) + timedelta(minutes=validity),
         batch=draft.batch,
+        status_callback=draft.status_callback or draft.account.status_callback_url or None,
     )
     record(message, Status.ACCEPTED)
     try:
@@ -202,6 +204,8 @@ def record(message: OutboundMessage, code: int, detail: str = "", source: str = 
             MessageEvent.create(message=message, code=code, detail=detail[:250], source=source)
     except IntegrityError:
         return False
+    if message.status_callback:
+        callbacks.arm(message)
     return True
 
 

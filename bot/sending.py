@@ -28,6 +28,7 @@ class Send:
     text: str
     send_at: datetime | None = None
     validity_minutes: int | None = None
+    status_callback: str | None = None  # where each message's status changes go (else the account's URL)
 
 
 class SendRefused(ValueError):
@@ -62,6 +63,7 @@ def draft(send: Send, route: Route, recipient: str, batch: str | None = None) ->
         send_at=send.send_at,
         validity_minutes=send.validity_minutes,
         batch=batch,
+        status_callback=send.status_callback,
     )
 
 
@@ -85,6 +87,7 @@ def send_to_group(send: Send, group: Group) -> Batch:
             text=send.text,
             send_at=send.send_at,
             validity_minutes=send.validity_minutes,
+            status_callback=send.status_callback,
             recipients=GroupMember.select().where(GroupMember.group == group).count(),
         )
         enqueue_job_after_commit(FAN_OUT_JOB, batch.id)

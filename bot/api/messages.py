@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from flask import g, request
 
 from bot import statuses
-from bot.api import owned, shapes
+from bot.api import account_url, owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import inbound as inbound_json
@@ -74,12 +74,15 @@ def send(body: dict) -> tuple[dict, int]:
     A group: the answer comes at once with the batch (a row, so it survives Redis); jobs create the messages."""
     if ("to" in body) == ("group" in body):
         raise ApiError(422, "invalid", "give either to (a phone or a list) or group", "to")
+    if "status_callback" in body:
+        account_url(body["status_callback"], "status_callback")
     order = Send(
         g.account,
         body["from"],
         body["text"],
         schedule(body["send_at"]) if "send_at" in body else None,
         body.get("validity_minutes"),
+        body.get("status_callback"),
     )
     try:
         if "group" in body:

@@ -118,6 +118,7 @@ def account(row: Account) -> dict[str, Any]:
         "stop_service_enabled": row.stop_service_enabled,
         "nanp_campaign": row.nanp_campaign,
         "quiet_hours": row.quiet_hours,
+        "status_callback_url": row.status_callback_url,
     }
 
 
