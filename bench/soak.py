@@ -43,6 +43,7 @@ def main() -> None:
     folder = tempfile.mkdtemp()
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/soak.db")
     os.environ["SMSBOT_INSTANCE_PATH"] = folder
+    os.environ.setdefault("SMSBOT_ENV", "development")  # a loopback run: no SMSBOT_SECRET_KEY needed
     run = f"soak-{int(time.time())}"
     carrier_server = LoopbackCarrier(
         Faults(error=0.30, timeout=0.05, close=0.05, seed=args.seed, slow_seconds=args.send_timeout + 0.5)
