@@ -199,10 +199,8 @@ def fund(message: OutboundMessage) -> None:
 
 def record(message: OutboundMessage, code: int, detail: str = "", source: str = "pipeline") -> bool:
     """Append an event to a message's history; a repeated (code, detail) is stored once."""
-    try:
-        with db.atomic():
-            MessageEvent.create(message=message, code=code, detail=detail[:250], source=source)
-    except IntegrityError:
+    event = {"message": message, "code": code, "detail": detail[:250], "source": source}
+    if not list(MessageEvent.insert(**event).on_conflict_ignore().returning(MessageEvent.id).execute()):
         return False
     if message.status_callback:
         callbacks.arm(message)
