@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.common import worker_processes  # noqa: E402
 from bench.loopback import LoopbackCarrier  # noqa: E402
 
 
@@ -49,14 +49,12 @@ def main() -> None:
     carrier_server = LoopbackCarrier()
 
     from bot import create_app, migrations
-    from bot.devserver import stop_group
     from bot.outbound import Draft, accept
     from bot.redis_conn import redis_url, stop_embedded
     from bot.statuses import Status
     from models import Account, Carrier, OutboundMessage, VirtualNumber, db
 
     app = create_app({"QUEUE_NAME": run})
-    workers: list[subprocess.Popen] = []
     with app.app_context():
         migrations.upgrade()
         carrier = Carrier.create(name=run, kind="generic", secret="s", url=f"{carrier_server.url}/sms", mps=args.mps)
@@ -68,28 +66,14 @@ def main() -> None:
                 for n in range(chunk, min(args.messages, chunk + 500)):
                     accept(Draft(account, sender, f"+4673{n:07d}", f"{run} #{n}", carrier=carrier))
         env = {**os.environ, "REDIS_URL": redis_url(app), "SMSBOT_QUEUE_NAME": run}
-        for _ in range(args.workers):
-            workers.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "wsgi", "worker"],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
         waiting = OutboundMessage.select().where(
             (OutboundMessage.account == account)
             & OutboundMessage.status.in_((Status.FUNDED, Status.QUEUED, Status.SENDING))
         )
         deadline = time.monotonic() + 10 * args.messages / args.mps + 60
-        try:
+        with worker_processes(args.workers, env):
             while waiting.count() and time.monotonic() < deadline:
                 time.sleep(0.5)
-        finally:
-            for worker in workers:
-                stop_group(worker)
         left = waiting.count()
     carrier_server.stop()
     stop_embedded()
