@@ -365,6 +365,7 @@ class Batch(BaseModel):
     send_at = DateTimeField(null=True)
     validity_minutes = IntegerField(null=True)
     status_callback = CharField(null=True, max_length=2000)
+    track_links = BooleanField(default=False)
     recipients = IntegerField(default=0)  # members when accepted
     cursor = BigIntegerField(default=0)
     state = CharField(default="pending", index=True)  # pending | done

@@ -136,6 +136,10 @@ def status_callbacks(database: Database) -> None:
     add_missing_columns(database, "batch", status_callback=CharField(null=True, max_length=2000))
 
 
+def batch_tracked_links(database: Database) -> None:
+    add_missing_columns(database, "batch", track_links=BooleanField(default=False))
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -149,6 +153,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (11, account_quiet_hours),
     (12, carrier_pacing),
     (15, status_callbacks),
+    (16, batch_tracked_links),
 ]
 
 

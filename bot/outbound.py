@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import callbacks, inputguard, phones, segments
+from bot import callbacks, inputguard, links, phones, segments
 from bot.pipeline.governor import QuietHours, quiet_until
 from bot.queue import enqueue_send
 from bot.statuses import Status, is_final, predecessors, rank
@@ -49,6 +49,7 @@ class Draft:
     batch: str | None = None  # a group send's id
     sender_number: VirtualNumber | None = None  # the account's number for `sender`, when the caller loaded it
     status_callback: str | None = None  # this message's own callback URL, else the account's (bot/callbacks.py)
+    track_links: bool = False  # each URL becomes a short link of ours that counts clicks (bot/links.py)
 
 
 class Rejected(Exception):
@@ -66,6 +67,9 @@ def accept(draft: Draft) -> OutboundMessage:
     surrogates) is stored with U+FFFD, and such a text is rejected with 408.
     """
     body = segments.normalize_body(inputguard.scrub(draft.body))
+    shortened = links.shorten(body) if draft.track_links else None
+    if shortened:
+        body = shortened.text  # counted and priced as sent
     counted = segments.count_segments(body)
     validity = draft.validity_minutes or current_app.config["VALIDITY_MINUTES"]
     message = OutboundMessage.create(
@@ -85,6 +89,8 @@ def accept(draft: Draft) -> OutboundMessage:
         batch=draft.batch,
         status_callback=draft.status_callback or draft.account.status_callback_url or None,
     )
+    if shortened:
+        links.save(shortened, draft.account.id, message.id, draft.batch)
     record(message, Status.ACCEPTED)
     try:
         message.recipient = validate(draft, message)

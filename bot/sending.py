@@ -29,6 +29,7 @@ class Send:
     send_at: datetime | None = None
     validity_minutes: int | None = None
     status_callback: str | None = None  # where each message's status changes go (else the account's URL)
+    track_links: bool = False  # each URL becomes a short link per recipient (bot/links.py)
 
 
 class SendRefused(ValueError):
@@ -64,6 +65,7 @@ def draft(send: Send, route: Route, recipient: str, batch: str | None = None) ->
         validity_minutes=send.validity_minutes,
         batch=batch,
         status_callback=send.status_callback,
+        track_links=send.track_links,
     )
 
 
@@ -88,6 +90,7 @@ def send_to_group(send: Send, group: Group) -> Batch:
             send_at=send.send_at,
             validity_minutes=send.validity_minutes,
             status_callback=send.status_callback,
+            track_links=send.track_links,
             recipients=GroupMember.select().where(GroupMember.group == group).count(),
         )
         enqueue_job_after_commit(FAN_OUT_JOB, batch.id)

@@ -252,6 +252,7 @@ MESSAGE = obj(
         "legacy_status": {"type": "string"},
         "events": {"type": "array", "items": EVENT},
         "reply_to": {"type": ["integer", "null"]},
+        "clicks": {"type": "integer"},
         "created_at": {"type": "string"},
     },
     [
@@ -269,6 +270,7 @@ MESSAGE = obj(
         "legacy_status",
         "events",
         "reply_to",
+        "clicks",
         "created_at",
     ],
 )
@@ -281,6 +283,7 @@ SEND_IN = obj(
         "send_at": {"type": "string", "maxLength": 40},
         "validity_minutes": {"type": "integer", "minimum": 1, "maximum": 7 * 24 * 60},
         "status_callback": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "track_links": {"type": "boolean"},
     },
     ["from", "text"],
 )
