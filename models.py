@@ -388,6 +388,7 @@ class Effect(BaseModel):
     due_at = DateTimeField(default=utcnow)  # the next try
     lease_until = DateTimeField(null=True)  # a running try's claim
     last_error = CharField(default="")
+    tries = JSONField(default=list)  # each try: at, outcome, and the other side's HTTP status and answer
     created_at = DateTimeField(default=utcnow)
     done_at = DateTimeField(null=True)
 

@@ -57,15 +57,17 @@ def deliver(effect: Effect) -> str:
         "keyword": keyword,
     }
     body = json.dumps(payload).encode()
-    headers = signing.signed_json(account.id, body)
+    # The inbound's id is the business's key: the same on every retry and replay of this forward.
+    headers = {**signing.signed_json(account.id, body), "Idempotency-Key": str(message.id)}
     try:
         answer = netguard.post_to_account_url(url, body, headers, current_app.config["FORWARD_TIMEOUT_SECONDS"])
-        if answer.status_code == 429 or answer.status_code >= 500:
-            raise requests.HTTPError(f"HTTP {answer.status_code}")
     except ForwardRefused as exc:
         raise Failed(f"forward refused: {exc}", retryable=False) from None
     except requests.RequestException as exc:
         raise Failed(f"forward failed: {exc.__class__.__name__}: {exc}") from None
+    if answer.status_code == 429 or answer.status_code >= 500:
+        detail = f"forward failed: HTTPError: HTTP {answer.status_code}"
+        raise Failed(detail, http_status=answer.status_code, answer=answer.text[:1024])
     return use_answer(message, answer)
 
 

@@ -136,6 +136,10 @@ def status_callbacks(database: Database) -> None:
     add_missing_columns(database, "batch", status_callback=CharField(null=True, max_length=2000))
 
 
+def effect_tries(database: Database) -> None:
+    add_missing_columns(database, "effect", tries=JSONField(default=list))
+
+
 def batch_tracked_links(database: Database) -> None:
     add_missing_columns(database, "batch", track_links=BooleanField(default=False))
 
@@ -154,6 +158,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (12, carrier_pacing),
     (15, status_callbacks),
     (16, batch_tracked_links),
+    (17, effect_tries),
 ]
 
 

@@ -25,12 +25,21 @@ JOB = "bot.effects.perform"
 
 
 class Failed(Exception):
-    """A try that did not do the effect; `retryable` ones are tried again after the kind's backoff."""
+    """A try that did not do the effect; `retryable` ones are tried again after the kind's backoff.
 
-    def __init__(self, detail: str, *, retryable: bool = True) -> None:
+    `http_status` and `answer` are what the other side said, kept in the effect's log of tries."""
+
+    def __init__(
+        self, detail: str, *, retryable: bool = True, http_status: int | None = None, answer: str = ""
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.retryable = retryable
+        self.http_status = http_status
+        self.answer = answer
+
+    def logged(self) -> dict[str, object]:
+        return {"outcome": f"failed: {self.detail}", "http_status": self.http_status, "answer": self.answer[:1024]}
 
 
 @dataclass(frozen=True)
@@ -75,12 +84,33 @@ def perform(effect_id: int, kinds: Mapping[str, Kind]) -> str:
     try:
         outcome = kind.handler(effect)
     except Failed as exc:
+        log_try(effect, exc.logged())
         return retry_or_give_up(effect, kind, exc.detail, exc.retryable)
     except Exception as exc:
         log.exception("effect %s (%s): try %s raised", effect.id, effect.kind, effect.attempts)
+        log_try(effect, Failed(f"{exc.__class__.__name__}: {exc}").logged())
         return retry_or_give_up(effect, kind, f"{exc.__class__.__name__}: {exc}", True)
+    log_try(effect, {"outcome": outcome})
     Effect.update(state="done", done_at=utcnow(), lease_until=None).where(Effect.id == effect.id).execute()
     return outcome
+
+
+def log_try(effect: Effect, entry: dict[str, object]) -> None:
+    """Append one try to the effect's log (the claim makes this job its only writer)."""
+    effect.tries = [*effect.tries, {"at": utcnow().isoformat(timespec="seconds") + "Z", **entry}]
+    Effect.update(tries=effect.tries).where(Effect.id == effect.id).execute()
+
+
+def replay(effect: Effect) -> bool:
+    """Try a failed effect again from its first try's backoff; False unless it had failed."""
+    replayed = (
+        Effect.update(state="pending", attempts=0, due_at=utcnow(), lease_until=None, done_at=None, last_error="")
+        .where((Effect.id == effect.id) & (Effect.state == "failed"))
+        .execute()
+    )
+    if replayed:
+        enqueue_job_after_commit(JOB, effect.id)
+    return bool(replayed)
 
 
 def retry_or_give_up(effect: Effect, kind: Kind, detail: str, retryable: bool) -> str:
