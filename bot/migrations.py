@@ -15,9 +15,11 @@ from playhouse.migrate import SchemaMigrator, migrate
 from models import (
     ALL_MODELS,
     Batch,
+    ContactImport,
     Conversation,
     Effect,
     IdempotentRequest,
+    ImportFile,
     InboxRead,
     SchemaVersion,
     TrackedLink,
@@ -125,6 +127,10 @@ def outbox_and_batches(database: Database) -> None:
     database.create_tables([Batch, Effect], safe=True)
 
 
+def contact_imports(database: Database) -> None:
+    database.create_tables([ContactImport, ImportFile], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -137,6 +143,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (10, tracked_links),
     (11, account_quiet_hours),
     (12, carrier_pacing),
+    (14, contact_imports),
 ]
 
 
