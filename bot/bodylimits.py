@@ -10,7 +10,8 @@ from __future__ import annotations
 from flask import Flask, current_app
 from flask import Request as FlaskRequest
 
-LARGER = {"api.import_contacts": "MAX_IMPORT_BYTES"}  # endpoint -> the config name of its limit
+# endpoint -> the config name of its limit
+LARGER = {"api.import_contacts": "MAX_IMPORT_BYTES", "console.import_contacts": "MAX_IMPORT_BYTES"}
 
 
 class Request(FlaskRequest):
