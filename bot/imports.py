@@ -20,7 +20,7 @@ import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -70,7 +70,7 @@ def read_csv(data: bytes) -> tuple[str, int]:
         header = next(reader, None)
         if not header or "phone" not in header:
             raise CsvFileError("the CSV needs a header row with a phone column", "phone")
-        return text, sum(1 for _ in reader)
+        return text, sum(1 for row in reader if row)  # blank lines are no rows (as for DictReader)
     except csv.Error as exc:
         raise CsvFileError(f"the CSV file cannot be read: {exc}") from None
 
@@ -197,7 +197,7 @@ def claim(import_id: int) -> bool:
     )
 
 
-def lease() -> Any:
+def lease() -> datetime:
     return utcnow() + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
 
 

@@ -49,6 +49,7 @@ def test_the_import_is_accepted_with_202_and_location_and_run_by_a_worker(client
         "phone,first_name,last_name,groups\n"
         "0731234567,Anna,Berg,VIP;News\n"
         "0701112233,,Ny,news\n"  # existing contact: an empty cell keeps the first name
+        "\n"  # a blank line is no row
         "+46731234567,Annie,,Gold\n"  # the same phone again: updated, groups add up
     )
     answer = post_csv(client, shop, data)
