@@ -396,6 +396,36 @@ class Effect(BaseModel):
         indexes = ((("state", "due_at"), False),)
 
 
+class ContactImport(BaseModel):
+    """A CSV import of contacts, accepted by the API and run by jobs in chunks (bot/imports.py).
+
+    `rows_done` is the cursor: the data rows written (or skipped) so far, moved in the same transaction
+    as its chunk, so an import whose worker died resumes after its last committed chunk. `lease_until`
+    is a running job's claim. The file itself is an ImportFile row, deleted when the import ends.
+    """
+
+    account = ForeignKeyField(Account, backref="imports", on_delete="CASCADE")
+    state = CharField(default="pending", index=True)  # pending | running | done | failed
+    skip_invalid = BooleanField(default=False)
+    rows_total = IntegerField(default=0)
+    rows_done = IntegerField(default=0)
+    imported = IntegerField(default=0)  # contacts created
+    updated = IntegerField(default=0)  # rows that updated a contact (also a phone repeated in the file)
+    skipped = IntegerField(default=0)  # invalid rows
+    errors = JSONField(default=list)  # the first row errors: {"row", "field", "message"}
+    lease_until = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    finished_at = DateTimeField(null=True)
+
+
+class ImportFile(BaseModel):
+    """The CSV text of an import while it runs: in the database, so any worker machine can read it."""
+
+    contact_import = ForeignKeyField(ContactImport, unique=True, backref="files", on_delete="CASCADE")
+    text = TextField()
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -425,4 +455,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     IdempotentRequest,
     Batch,
     Effect,
+    ContactImport,
+    ImportFile,
 ]

@@ -20,6 +20,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     import webhooks
     from bot import (
         api,
+        bodylimits,
         cli,
         config,
         console,
@@ -42,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     environment.check(app.config)  # raises ConfigError: production without SMSBOT_SECRET_KEY
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
+    bodylimits.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     inputguard.init_app(app)

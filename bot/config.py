@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_RETRY_MAX_SECONDS": 30,  # a worker's longest wait between two tries to reach Redis
     "CONCAT_TTL_MINUTES": 60,  # parts of a long inbound SMS wait this long for the rest (bot/concat.py)
     "MAX_BODY_BYTES": 64 * 1024,
+    "MAX_IMPORT_BYTES": 20 * 1024 * 1024,  # a contacts CSV (POST /api/v1/contacts/import); every other body: above
+    "IMPORT_CHUNK": 1000,  # CSV rows written per transaction (bot/imports.py)
+    "IMPORT_SLICE_SECONDS": 60,  # an import job hands the rest to a fresh job after this long
     "LOG_FORMAT": "text",  # text | json (one JSON object per line)
     "METRICS_TOKEN": "",  # when set, /metrics needs `Authorization: Bearer <token>`
     "MAX_JSON_DEPTH": 64,  # deeper JSON bodies are refused with 400 (bot/inputguard.py)

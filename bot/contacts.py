@@ -41,9 +41,14 @@ def save_contact(account: Account, phone: str, first_name: str, last_name: str =
     return contact
 
 
+def group_key(name: str) -> str:
+    """What makes group names the same: case-insensitive, surrounding blanks ignored."""
+    return name.strip().casefold()
+
+
 def group_named(account: Account, name: str, *, create: bool = True) -> Group | None:
     """The account's group of that name, matched case-insensitively; the first spelling is kept."""
-    key = name.strip().casefold()
+    key = group_key(name)
     found = Group.get_or_none((Group.account == account) & (Group.name_key == key))
     if found or not create:
         return found

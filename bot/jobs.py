@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from rq import get_current_job
 
-from bot import batches, concat, flows, outbox, reports
+from bot import batches, concat, flows, imports, outbox, reports
 from bot.api import idempotency
 from bot.handoff import hand_off
 from bot.outbound import advance
@@ -96,6 +96,7 @@ def sweep() -> dict[str, int]:
         "unknown": mark_unknown(),
         "effects": outbox.requeue_due(),
         "batches": batches.resume_stalled(),
+        "imports": imports.resume_stalled(),  # contact imports whose job was lost or whose worker died
         "expired_flows": flows.expire_idle(),
         "expired_parts": concat.expire_parts(),  # parts of long inbound SMS that waited too long
         "pending_reports": sum(reports.sweep_pending().values()),  # parked for ids now known, or never seen

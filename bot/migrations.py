@@ -15,9 +15,11 @@ from playhouse.migrate import SchemaMigrator, migrate
 from models import (
     ALL_MODELS,
     Batch,
+    ContactImport,
     Conversation,
     Effect,
     IdempotentRequest,
+    ImportFile,
     InboxRead,
     SchemaVersion,
     TrackedLink,
@@ -125,6 +127,10 @@ def outbox_and_batches(database: Database) -> None:
     database.create_tables([Batch, Effect], safe=True)
 
 
+def contact_imports(database: Database) -> None:
+    database.create_tables([ContactImport, ImportFile], safe=True)
+
+
 def status_callbacks(database: Database) -> None:
     add_missing_columns(database, "account", status_callback_url=CharField(default="", max_length=2000))
     add_missing_columns(
@@ -156,6 +162,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (10, tracked_links),
     (11, account_quiet_hours),
     (12, carrier_pacing),
+    (14, contact_imports),
     (15, status_callbacks),
     (16, batch_tracked_links),
     (17, effect_tries),

@@ -1,8 +1,8 @@
 """Contacts and groups, with CSV import and export.
 
-CSV files are UTF-8, with or without a byte-order mark. Text cells that a spreadsheet would run as a
-formula are exported with a leading apostrophe and imported without it (bot/spreadsheet.py); the
-phone column is validated E.164 and exported as it is.
+CSV files are UTF-8, with or without a byte-order mark; an import runs as a job (bot/imports.py).
+Text cells that a spreadsheet would run as a formula are exported with a leading apostrophe and
+imported without it (bot/spreadsheet.py); the phone column is validated E.164 and exported as it is.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import io
 from flask import Response, current_app, g, request
 from peewee import JOIN, IntegrityError, fn
 
-from bot import phones, spreadsheet
+from bot import imports, phones, spreadsheet
 from bot.api import owned, shapes
+from bot.api.imports import import_json
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import contact as contact_json
@@ -161,65 +162,23 @@ def export_contacts() -> Response:
     "POST",
     "/contacts/import",
     role="user",
-    summary="Import contacts from CSV (phone,first_name,last_name,groups)",
+    summary="Import contacts from CSV (phone,first_name,last_name,groups; up to MAX_IMPORT_BYTES) as a job",
     query={"skip_invalid": {"type": "string", "enum": ["true", "false"]}},
-    response=shapes.IMPORT_REPORT,
+    response=shapes.IMPORT,
+    status=202,
     idempotent=True,
+    location="/imports/{id}",
 )
-def import_contacts() -> dict:
-    """Upsert contacts by phone. Any bad row: nothing is imported, unless ?skip_invalid=true."""
-    good, errors = [], []
-    for number, line in csv_rows(request.get_data()):
-        try:
-            phone = phones.to_e164(line.get("phone") or "", g.account.default_region)
-        except phones.PhoneError as exc:
-            errors.append({"row": number, "field": "phone", "message": str(exc)})
-            continue
-        good.append((phone, {name: spreadsheet.restore(value or "") for name, value in line.items() if name}))
-    if errors and request.args.get("skip_invalid") != "true":
-        raise_import_errors(errors)
-    with db.atomic():
-        for phone, line in good:
-            row, _ = Contact.get_or_create(account=g.account.id, phone=phone)
-            row.first_name = (line.get("first_name") or row.first_name)[:100]
-            row.last_name = (line.get("last_name") or row.last_name)[:100]
-            row.save()
-            for name in filter(None, (part.strip() for part in (line.get("groups") or "").split(";"))):
-                group = group_named(g.account, name[:100])
-                assert group is not None
-                add_to_group(row, group)
-    return {"imported": len(good), "skipped": len(errors), "errors": errors}
-
-
-def csv_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
-    """The rows of an uploaded CSV with their line numbers; 422 naming the file when it cannot be read."""
+def import_contacts() -> tuple[dict, int]:
+    """Upsert contacts by phone, in a job (bot/imports.py). Any bad row: nothing is imported, unless
+    ?skip_invalid=true. The file is checked as a whole here (422 naming `file`); its rows by the job."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ApiError(
-            422, "invalid", f"the CSV file is not UTF-8 (byte {exc.start}); save it as UTF-8 and try again", "file"
-        ) from None
-    if "\0" in text:
-        raise ApiError(422, "invalid", "the CSV file contains NUL characters; is it a CSV file?", "file")
-    try:
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "phone" not in reader.fieldnames:
-            raise ApiError(422, "invalid", "the CSV needs a header row with a phone column", "phone")
-        return [(reader.line_num, line) for line in reader]
-    except csv.Error as exc:
-        raise ApiError(422, "invalid", f"the CSV file cannot be read: {exc}", "file") from None
-
-
-def raise_import_errors(errors: list[dict]) -> None:
-    first = errors[0]
-    current_app.logger.info("contact import refused: %s bad rows", len(errors))
-    raise ApiError(
-        422,
-        "invalid",
-        f"row {first['row']}: {first['message']} ({len(errors)} bad rows; nothing "
-        "imported; ?skip_invalid=true imports the good rows)",
-        first["field"],
-    )
+        text, total = imports.read_csv(request.get_data())
+    except imports.CsvFileError as exc:
+        raise ApiError(422, "invalid", str(exc), exc.field) from None
+    row = imports.start(g.account, text, total, skip_invalid=request.args.get("skip_invalid") == "true")
+    current_app.logger.info("contact import %s accepted: %s rows", row.id, total)
+    return import_json(row), 202
 
 
 @route(

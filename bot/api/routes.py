@@ -1,5 +1,17 @@
 """Importing this module declares every API route on the blueprint (and in the OpenAPI description)."""
 
-from bot.api import access, account, blocklist, contacts, deliveries, docs, messages, numbers, operator, preview
+from bot.api import (
+    access,
+    account,
+    blocklist,
+    contacts,
+    deliveries,
+    docs,
+    imports,
+    messages,
+    numbers,
+    operator,
+    preview,
+)
 
-VIEW_MODULES = (access, account, blocklist, contacts, deliveries, docs, messages, numbers, operator, preview)
+VIEW_MODULES = (access, account, blocklist, contacts, deliveries, docs, imports, messages, numbers, operator, preview)

@@ -200,16 +200,39 @@ CONTACT_FIELDS = {
 }
 CONTACT_IN = obj({"phone": PHONE_IN, **CONTACT_FIELDS}, ["phone"])
 CONTACT_PATCH = obj(CONTACT_FIELDS)
-IMPORT_REPORT = obj(
+IMPORT = obj(
     {
+        "id": {"type": "integer"},
+        "state": {"type": "string", "enum": ["pending", "running", "done", "failed"]},
+        "skip_invalid": {"type": "boolean"},
+        "rows_total": {"type": "integer"},
+        "rows_done": {"type": "integer"},
         "imported": {"type": "integer"},
+        "updated": {"type": "integer"},
         "skipped": {"type": "integer"},
         "errors": {
             "type": "array",
-            "items": obj({"row": {"type": "integer"}, "field": {"type": "string"}, "message": {"type": "string"}}),
+            "items": obj(
+                {"row": {"type": "integer"}, "field": {"type": "string"}, "message": {"type": "string"}},
+                ["row", "field", "message"],
+            ),
         },
+        "created_at": {"type": "string"},
+        "finished_at": TIME,
     },
-    ["imported", "skipped", "errors"],
+    [
+        "id",
+        "state",
+        "skip_invalid",
+        "rows_total",
+        "rows_done",
+        "imported",
+        "updated",
+        "skipped",
+        "errors",
+        "created_at",
+        "finished_at",
+    ],
 )
 GROUP = obj(
     {"id": {"type": "integer"}, "name": {"type": "string"}, "size": {"type": "integer"}}, ["id", "name", "size"]
