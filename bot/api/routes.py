@@ -1,5 +1,5 @@
 """Importing this module declares every API route on the blueprint (and in the OpenAPI description)."""
 
-from bot.api import access, account, blocklist, contacts, docs, messages, numbers, operator, preview
+from bot.api import access, account, batches, blocklist, contacts, docs, messages, numbers, operator, preview
 
-VIEW_MODULES = (access, account, blocklist, contacts, docs, messages, numbers, operator, preview)
+VIEW_MODULES = (access, account, batches, blocklist, contacts, docs, messages, numbers, operator, preview)
