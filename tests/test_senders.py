@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.apikeys import create_key
+from bot.batches import fan_out
 from bot.carriers import InboundSms
 from bot.inbound import receive
-from bot.sending import fan_out
+from bot.sending import Send, send_to_group
 from bot.statuses import Status
 from models import Account, Contact, Group, GroupMember, MessageEvent, OutboundMessage
 
@@ -66,7 +67,7 @@ def test_a_group_send_from_another_accounts_number_is_refused_for_every_member(s
     group = Group.create(account=theirs, name="vip", name_key="vip")
     for phone in (MOBILE, "+46731234568"):
         GroupMember.create(group=group, contact=Contact.create(account=theirs, phone=phone))
-    fan_out(theirs.id, group.id, "b1", MINE, "Hi", None, None)
+    fan_out(send_to_group(Send(theirs, MINE, "Hi"), group).id)
     rows = list(OutboundMessage.select())
     assert [row.status for row in rows] == [Status.INVALID_SENDER, Status.INVALID_SENDER]
     assert MessageEvent.select().where(MessageEvent.code == Status.FUNDED).count() == 0
