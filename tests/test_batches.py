@@ -9,6 +9,7 @@ import pytest
 
 from bot.apikeys import create_key
 from bot.batches import fan_out
+from bot.sending import Send, send_to_phones
 from bot.statuses import Status
 from models import Account, Batch, BlockEntry, Contact, Group, GroupMember, OutboundMessage
 from tests.console_helpers import log_in, make_user
@@ -171,3 +172,10 @@ def test_a_console_group_send_lands_on_its_batch_page(client, shop, run_worker):
     fan_out(batch.id)
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
     assert "<strong>2</strong> of <strong>2</strong> recipients accepted" in page and "VIP" in page
+
+
+def test_a_batch_of_a_text_no_database_can_hold_is_stored_and_its_messages_rejected(shop):
+    account, _ = shop
+    sent = send_to_phones(Send(account, "Shop", "nul \x00 here"), [DELIVERED, UNKNOWN])
+    assert [m.status for m in sent] == [Status.INVALID_CONTENT] * 2
+    assert Batch.get_by_id(sent[0].batch).text == "nul \ufffd here"
