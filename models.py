@@ -49,6 +49,7 @@ class Account(BaseModel):
     banned_words = JSONField(default=list)
     default_region = CharField(default="SE", max_length=2)
     quiet_hours = JSONField(null=True)  # {"start": "HH:MM", "end": "HH:MM"} in the recipient's time; null: none
+    status_callback_url = CharField(default="", max_length=2000)  # every message's status changes POSTed here
     created_at = DateTimeField(default=utcnow)
 
 
@@ -219,6 +220,8 @@ class OutboundMessage(BaseModel):
     attempts = IntegerField(default=0)
     # Set while a submission may have reached the carrier without our knowing its answer (bot/handoff.py).
     unconfirmed_since = DateTimeField(null=True)
+    status_callback = CharField(null=True, max_length=2000)  # where its status changes go (bot/callbacks.py)
+    callback_cursor = BigIntegerField(default=0)  # the last event delivered to status_callback
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
 
@@ -361,6 +364,8 @@ class Batch(BaseModel):
     text = TextField()
     send_at = DateTimeField(null=True)
     validity_minutes = IntegerField(null=True)
+    status_callback = CharField(null=True, max_length=2000)
+    track_links = BooleanField(default=False)
     recipients = IntegerField(default=0)  # members when accepted
     cursor = BigIntegerField(default=0)
     state = CharField(default="pending", index=True)  # pending | done

@@ -4,11 +4,38 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from redis import Redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@contextmanager
+def worker_processes(count: int, env: dict[str, str]) -> Iterator[list[subprocess.Popen]]:
+    """`count` real `smsbot worker` processes, each its own process group, stopped on the way out."""
+    from bot.devserver import stop_group
+
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "wsgi", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            stop_group(worker)
 
 
 @contextmanager

@@ -58,6 +58,7 @@ class LoopbackCarrier:
         self.taken: Counter[str] = Counter()  # messages created, per key or body: more than 1 is a duplicate
         self.upstream: dict[str, str] = {}  # key or body → the first upstream id
         self.repeats: Counter[str] = Counter()  # requests for a key already taken (deduplicated by the key)
+        self.submitted_at: list[float] = []  # time.monotonic() of every submission request
         self.lookups = 0
         self.twilio_messages: list[dict[str, str]] = []
         carrier = self
@@ -104,6 +105,7 @@ class LoopbackCarrier:
 
     def submit(self, handler, key, create, answer, *, dedupe: bool, status: int = 200) -> None:  # type: ignore[no-untyped-def]
         with self.lock:
+            self.submitted_at.append(time.monotonic())
             n = self.requests[key]
             self.requests[key] += 1
             fault = self.faults.draw(key, n)
@@ -130,7 +132,7 @@ class LoopbackCarrier:
             failing = random.Random(f"{self.faults.seed}:list:{self.lookups}").random() < self.faults.list_error
             found = [
                 message
-                for message in reversed(self.twilio_messages)
+                for message in self.twilio_messages  # newest first, as Twilio lists them
                 if message["to"] == query.get("To") and message["from"] == query.get("From")
             ]
         if failing:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from collections import Counter
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.common import worker_processes  # noqa: E402
 from bench.loopback import Faults, LoopbackCarrier  # noqa: E402
 
 PRICE = 10
@@ -43,18 +43,17 @@ def main() -> None:
     folder = tempfile.mkdtemp()
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/soak.db")
     os.environ["SMSBOT_INSTANCE_PATH"] = folder
+    os.environ.setdefault("SMSBOT_ENV", "development")  # a loopback run: no SMSBOT_SECRET_KEY needed
     run = f"soak-{int(time.time())}"
     carrier_server = LoopbackCarrier(
         Faults(error=0.30, timeout=0.05, close=0.05, seed=args.seed, slow_seconds=args.send_timeout + 0.5)
     )
 
     from bot import create_app, migrations
-    from bot.devserver import stop_group
     from bot.redis_conn import redis_url, stop_embedded
 
     settings = {"QUEUE_NAME": run, "SEND_RETRY_INTERVALS": [0, 0, 0], "SEND_TIMEOUT_SECONDS": args.send_timeout}
     app = create_app(settings)
-    workers: list[subprocess.Popen] = []
     with app.app_context():
         import logging
 
@@ -68,22 +67,8 @@ def main() -> None:
         }
         account, opening, mine = queue_messages(run, args.kind, carrier_server.url, args.messages)
         started = time.perf_counter()
-        for _ in range(args.workers):
-            workers.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "wsgi", "worker"],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
-        try:
+        with worker_processes(args.workers, env):
             settled = wait_for_sends(mine, args.deadline)
-        finally:
-            for worker in workers:
-                stop_group(worker)
         seconds = time.perf_counter() - started
         result = count(account, opening, mine, carrier_server, args.kind)
     carrier_server.stop()

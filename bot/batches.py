@@ -35,7 +35,15 @@ def fan_out(batch_id: str) -> str:
         if not claim(batch_id):
             return "skipped"
         batch = Batch.get_by_id(batch_id)
-        send = Send(batch.account, batch.sender, batch.text, batch.send_at, batch.validity_minutes)
+        send = Send(
+            batch.account,
+            batch.sender,
+            batch.text,
+            batch.send_at,
+            batch.validity_minutes,
+            batch.status_callback,
+            batch.track_links,
+        )
         size, route = current_app.config["FANOUT_CHUNK"], route_for(batch.account, batch.sender)
         with db.atomic():
             members = list(

@@ -15,6 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "EMAIL_RETRY_INTERVALS": [10, 60, 300, 900],
     "FORWARD_TIMEOUT_SECONDS": 5,
     "FORWARD_RETRY_INTERVALS": [10, 60, 300],
+    "CALLBACK_RETRY_INTERVALS": [10, 60, 300, 900],
     "EMAIL_FROM": "smsbot <no-reply@smsbot.local>",
     "FORWARD_ALLOW_PRIVATE": False,
     "DEFAULT_REGION": "SE",
@@ -33,7 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_INTERVAL_SECONDS": 60,  # the sweeper runs once per interval, in whichever worker takes its lock
     "OUTBOX_LEASE_SECONDS": 60,  # an effect's try or a fan-out chunk may take this long before another job may
     "FANOUT_CHUNK": 500,  # group members accepted per transaction
-    "WORKER_TICK_SECONDS": 1,  # an idle worker's loop: scheduled jobs moved, sweep lock tried
+    "PACING_WINDOW_SECONDS": 1.1,  # a carrier's mps counted over this window: margin for network jitter
+    "WORKER_TICK_SECONDS": 0.25,  # an idle worker's loop: scheduled jobs moved, sweep lock tried
     "SCHEDULER_LOCK_SECONDS": 15,  # a killed worker's scheduler role is taken over within this
     "REDIS_RETRY_MAX_SECONDS": 30,  # a worker's longest wait between two tries to reach Redis
     "CONCAT_TTL_MINUTES": 60,  # parts of a long inbound SMS wait this long for the rest (bot/concat.py)

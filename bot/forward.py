@@ -14,8 +14,6 @@ nothing and is recorded on the inbound; an empty reply or a 204 means "no reply"
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 
@@ -25,17 +23,12 @@ from flask import current_app
 from bot import netguard, signing
 from bot.inbound import reply_to_inbound
 from bot.outbox import Failed
-from models import Account, Effect, InboundMessage, db
+from models import Effect, InboundMessage, db
 
 log = logging.getLogger("smsbot.forward")
 
 
 ForwardRefused = netguard.Refused
-
-
-def forward_secret(account: Account) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"forward:{account.id}".encode(), hashlib.sha256).hexdigest()
 
 
 def check_url(url: str) -> None:
@@ -64,22 +57,13 @@ def deliver(effect: Effect) -> str:
         "keyword": keyword,
     }
     body = json.dumps(payload).encode()
+    headers = signing.signed_json(account.id, body)
     try:
-        target = netguard.resolve(url, allow_private=current_app.config["FORWARD_ALLOW_PRIVATE"])
-    except ForwardRefused as exc:
-        raise Failed(f"forward refused: {exc}", retryable=False) from None
-    headers = {"Content-Type": "application/json", signing.HEADER: signing.sign(forward_secret(account), body)}
-    try:
-        with netguard.pinned_session(target) as http:
-            answer = http.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=current_app.config["FORWARD_TIMEOUT_SECONDS"],
-                allow_redirects=False,
-            )
+        answer = netguard.post_to_account_url(url, body, headers, current_app.config["FORWARD_TIMEOUT_SECONDS"])
         if answer.status_code == 429 or answer.status_code >= 500:
             raise requests.HTTPError(f"HTTP {answer.status_code}")
+    except ForwardRefused as exc:
+        raise Failed(f"forward refused: {exc}", retryable=False) from None
     except requests.RequestException as exc:
         raise Failed(f"forward failed: {exc.__class__.__name__}: {exc}") from None
     return use_answer(message, answer)

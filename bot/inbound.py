@@ -14,7 +14,6 @@ from datetime import timedelta
 from functools import cached_property
 
 from flask import current_app
-from peewee import IntegrityError
 
 from bot import outbox, phones
 from bot.carriers import InboundSms
@@ -113,20 +112,22 @@ def receive(carrier: Carrier, sms: InboundSms) -> InboundMessage | None:
             sms = reassemble(carrier, sms)  # type: ignore[assignment]
             if sms is None:
                 return None
-        try:
-            with db.atomic():
-                message = InboundMessage.create(
-                    carrier=carrier,
-                    carrier_message_id=sms.message_id,
-                    sender=normalised_sender(sms.sender),
-                    recipient=normalised_recipient(sms.recipient),
-                    body=sms.text,
-                    received_at=sms.received_at or utcnow(),
-                )
-        except IntegrityError:
+        fields = {
+            "carrier": carrier,
+            "carrier_message_id": sms.message_id,
+            "sender": normalised_sender(sms.sender),
+            "recipient": normalised_recipient(sms.recipient),
+            "body": sms.text,
+            "received_at": sms.received_at or utcnow(),
+        }
+        # One statement claims the (carrier, carrier message id) key: a retry inserts nothing and is answered
+        # with the stored row, without the savepoint a failed INSERT would need on PostgreSQL.
+        stored = list(InboundMessage.insert(**fields).on_conflict_ignore().returning(InboundMessage.id).execute())
+        if not stored:
             return InboundMessage.get(
                 (InboundMessage.carrier == carrier) & (InboundMessage.carrier_message_id == sms.message_id)
             )
+        message = InboundMessage(id=stored[0].id, **fields)
         route(message, sms.carrier_replied)
     return message
 
@@ -161,7 +162,9 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
         outcome = router(conversation)
         message.keyword, message.action = outcome.keyword[:COLUMN], outcome.action[:COLUMN]
         message.outcome = "reply limit reached" if conversation.reply_limited else outcome.outcome[:COLUMN]
-    message.save()
+    InboundMessage.update(
+        number=message.number_id, keyword=message.keyword, action=message.action, outcome=message.outcome
+    ).where(InboundMessage.id == message.id).execute()
     if number is not None:
         copy_and_forward(message, number)
     log.info(

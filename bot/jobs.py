@@ -20,7 +20,9 @@ from bot import batches, concat, flows, outbox, reports
 from bot.api import idempotency
 from bot.handoff import hand_off
 from bot.outbound import advance
+from bot.pipeline.governor import pacing_delay
 from bot.queue import enqueue_send
+from bot.redis_conn import get_redis
 from bot.statuses import Status
 from models import OutboundMessage, db, utcnow
 
@@ -64,10 +66,19 @@ def claim(message_id: int) -> bool:
 
 
 @with_connection
-def send_message(message_id: int) -> str:
-    """Submit one message to its carrier and record the answer (bot/handoff.py); RetryLater for RQ."""
+def send_message(message_id: int, reserved: bool = False) -> str:
+    """Submit one message to its carrier and record the answer (bot/handoff.py); RetryLater for RQ.
+
+    A carrier with a cap (`mps`) may first have the job re-scheduled for the message's moment (the send
+    governor, bot/pipeline/governor.py): the message waits at its status, unclaimed.
+    """
     job = get_current_job()
     tag = f"job={job.id if job else '-'} message={message_id}"
+    wait = pacing_delay(get_redis(current_app), message_id, reserved)
+    if wait is not None:
+        enqueue_send(message_id, utcnow() + wait, reserved=True)
+        log.info("%s: paced for its carrier's cap, due in %.2f s", tag, wait.total_seconds())
+        return "paced"
     if not claim(message_id):
         log.info("%s: not claimable (sent, canceled or claimed elsewhere)", tag)
         return "skipped"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import BooleanField, CharField, Database, DateTimeField, IntegerField, JSONField
+from peewee import BigIntegerField, BooleanField, CharField, Database, DateTimeField, Field, IntegerField, JSONField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import (
@@ -26,6 +26,15 @@ from models import (
 )
 
 Migration = Callable[[Database], None]
+
+
+def add_missing_columns(database: Database, table: str, **columns: Field) -> None:
+    """Add the columns a table lacks (a fresh database has them all from migration 1)."""
+    present = {column.name for column in database.get_columns(table)}
+    missing = [(name, field) for name, field in columns.items() if name not in present]
+    if missing:
+        migrator = SchemaMigrator.from_database(database)
+        migrate(*(migrator.add_column(table, name, field) for name, field in missing))
 
 
 def initial_schema(database: Database) -> None:
@@ -97,10 +106,7 @@ def tracked_links(database: Database) -> None:
 
 
 def unconfirmed_hand_off(database: Database) -> None:
-    if "unconfirmed_since" in {column.name for column in database.get_columns("outbound_message")}:
-        return
-    migrator = SchemaMigrator.from_database(database)
-    migrate(migrator.add_column("outbound_message", "unconfirmed_since", DateTimeField(null=True)))
+    add_missing_columns(database, "outbound_message", unconfirmed_since=DateTimeField(null=True))
 
 
 def inbox_read_markers(database: Database) -> None:
@@ -108,21 +114,30 @@ def inbox_read_markers(database: Database) -> None:
 
 
 def account_quiet_hours(database: Database) -> None:
-    if "quiet_hours" in {column.name for column in database.get_columns("account")}:
-        return
-    migrator = SchemaMigrator.from_database(database)
-    migrate(migrator.add_column("account", "quiet_hours", JSONField(null=True)))
+    add_missing_columns(database, "account", quiet_hours=JSONField(null=True))
 
 
 def carrier_pacing(database: Database) -> None:
-    if "mps" in {column.name for column in database.get_columns("carrier")}:
-        return
-    migrator = SchemaMigrator.from_database(database)
-    migrate(migrator.add_column("carrier", "mps", IntegerField(default=0)))
+    add_missing_columns(database, "carrier", mps=IntegerField(default=0))
 
 
 def outbox_and_batches(database: Database) -> None:
     database.create_tables([Batch, Effect], safe=True)
+
+
+def status_callbacks(database: Database) -> None:
+    add_missing_columns(database, "account", status_callback_url=CharField(default="", max_length=2000))
+    add_missing_columns(
+        database,
+        "outbound_message",
+        status_callback=CharField(null=True, max_length=2000),
+        callback_cursor=BigIntegerField(default=0),
+    )
+    add_missing_columns(database, "batch", status_callback=CharField(null=True, max_length=2000))
+
+
+def batch_tracked_links(database: Database) -> None:
+    add_missing_columns(database, "batch", track_links=BooleanField(default=False))
 
 
 MIGRATIONS: list[tuple[int, Migration]] = [
@@ -137,6 +152,8 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (10, tracked_links),
     (11, account_quiet_hours),
     (12, carrier_pacing),
+    (15, status_callbacks),
+    (16, batch_tracked_links),
 ]
 
 

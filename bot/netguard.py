@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from flask import current_app
 from requests.adapters import HTTPAdapter
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -123,6 +124,14 @@ class PinnedAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         request.headers.setdefault("Host", urlsplit(request.url).netloc.rpartition("@")[2])
         return super().send(request, *args, **kwargs)
+
+
+def post_to_account_url(url: str, body: bytes, headers: dict[str, str], timeout: float) -> requests.Response:
+    """POST to a business's URL (bot forward, status callback): resolved and judged once, then sent to
+    the checked address, no redirects followed. Raises Refused, or requests' errors for the caller to map."""
+    target = resolve(url, allow_private=current_app.config["FORWARD_ALLOW_PRIVATE"])
+    with pinned_session(target) as http:
+        return http.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
 
 
 def pinned_session(target: Target) -> requests.Session:

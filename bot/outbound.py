@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import inputguard, phones, segments
+from bot import callbacks, inputguard, links, phones, segments
 from bot.pipeline.governor import QuietHours, quiet_until
 from bot.queue import enqueue_send
 from bot.statuses import Status, is_final, predecessors, rank
@@ -48,6 +48,8 @@ class Draft:
     compliance: bool = False  # the one opt-out confirmation: it passes the block list
     batch: str | None = None  # a group send's id
     sender_number: VirtualNumber | None = None  # the account's number for `sender`, when the caller loaded it
+    status_callback: str | None = None  # this message's own callback URL, else the account's (bot/callbacks.py)
+    track_links: bool = False  # each URL becomes a short link of ours that counts clicks (bot/links.py)
 
 
 class Rejected(Exception):
@@ -65,6 +67,9 @@ def accept(draft: Draft) -> OutboundMessage:
     surrogates) is stored with U+FFFD, and such a text is rejected with 408.
     """
     body = segments.normalize_body(inputguard.scrub(draft.body))
+    shortened = links.shorten(body) if draft.track_links else None
+    if shortened:
+        body = shortened.text  # counted and priced as sent
     counted = segments.count_segments(body)
     validity = draft.validity_minutes or current_app.config["VALIDITY_MINUTES"]
     message = OutboundMessage.create(
@@ -82,7 +87,10 @@ def accept(draft: Draft) -> OutboundMessage:
         validity_minutes=validity,
         expires_at=(draft.send_at or utcnow()) + timedelta(minutes=validity),
         batch=draft.batch,
+        status_callback=draft.status_callback or draft.account.status_callback_url or None,
     )
+    if shortened:
+        links.save(shortened, draft.account.id, message.id, draft.batch)
     record(message, Status.ACCEPTED)
     try:
         message.recipient = validate(draft, message)
@@ -197,11 +205,11 @@ def fund(message: OutboundMessage) -> None:
 
 def record(message: OutboundMessage, code: int, detail: str = "", source: str = "pipeline") -> bool:
     """Append an event to a message's history; a repeated (code, detail) is stored once."""
-    try:
-        with db.atomic():
-            MessageEvent.create(message=message, code=code, detail=detail[:250], source=source)
-    except IntegrityError:
+    event = {"message": message, "code": code, "detail": detail[:250], "source": source}
+    if not list(MessageEvent.insert(**event).on_conflict_ignore().returning(MessageEvent.id).execute()):
         return False
+    if message.status_callback:
+        callbacks.arm(message)
     return True
 
 

@@ -26,16 +26,19 @@ def send_job_id(message_id: int) -> str:
     return f"{SEND_JOB_PREFIX}{message_id}"
 
 
-def enqueue_send(message_id: int, send_at: datetime | None = None) -> bool:
+def enqueue_send(message_id: int, send_at: datetime | None = None, *, reserved: bool = False) -> bool:
     """Enqueue the send job of a message; False (logged) when Redis is unreachable.
 
     The message row is the outbox: a message that could not be enqueued stays queued in the database
-    and the outbox sweeper enqueues it later, so a Redis outage loses nothing.
+    and the outbox sweeper enqueues it later, so a Redis outage loses nothing. A job re-scheduled by the
+    send governor for its `reserved` moment gets an id of its own (the running job still has the plain one).
     """
     queue = get_queue()
     intervals = current_app.config["SEND_RETRY_INTERVALS"]
     options = {
-        "job_id": send_job_id(message_id),
+        "job_id": f"{send_job_id(message_id)}-at-{send_at:%H%M%S%f}"
+        if reserved and send_at
+        else send_job_id(message_id),
         "retry": Retry(max=len(intervals), interval=intervals) if intervals else None,
         "job_timeout": current_app.config["SEND_TIMEOUT_SECONDS"] * 3,
         "result_ttl": 600,
@@ -43,9 +46,9 @@ def enqueue_send(message_id: int, send_at: datetime | None = None) -> bool:
     }
     try:
         if send_at and send_at > datetime.now(UTC).replace(tzinfo=None):
-            queue.enqueue_at(send_at.replace(tzinfo=UTC), "bot.jobs.send_message", message_id, **options)
+            queue.enqueue_at(send_at.replace(tzinfo=UTC), "bot.jobs.send_message", message_id, reserved, **options)
         else:
-            queue.enqueue("bot.jobs.send_message", message_id, **options)
+            queue.enqueue("bot.jobs.send_message", message_id, reserved, **options)
     except RedisError as exc:
         current_app.logger.warning("message %s not enqueued, left in the outbox: %s", message_id, exc)
         return False

@@ -30,6 +30,8 @@ class Send:
     text: str
     send_at: datetime | None = None
     validity_minutes: int | None = None
+    status_callback: str | None = None  # where each message's status changes go (else the account's URL)
+    track_links: bool = False  # each URL becomes a short link per recipient (bot/links.py)
 
 
 class SendRefused(ValueError):
@@ -64,6 +66,8 @@ def draft(send: Send, route: Route, recipient: str, batch: str | None = None) ->
         send_at=send.send_at,
         validity_minutes=send.validity_minutes,
         batch=batch,
+        status_callback=send.status_callback,
+        track_links=send.track_links,
     )
 
 
@@ -95,6 +99,8 @@ def new_batch(send: Send, recipients: int, group: Group | None = None, **fields:
         text=send.text,
         send_at=send.send_at,
         validity_minutes=send.validity_minutes,
+        status_callback=send.status_callback,
+        track_links=send.track_links,
         recipients=recipients,
         **fields,
     )

@@ -10,9 +10,22 @@ import hashlib
 import hmac
 import time
 
+from flask import current_app
+
 from bot.carriers import WebhookError
 
 HEADER = "X-Smsbot-Signature"
+
+
+def account_secret(account_id: int) -> str:
+    """The secret that signs what we send to an account's own URLs (bot forwards, status callbacks)."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"forward:{account_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def signed_json(account_id: int, body: bytes) -> dict[str, str]:
+    """The headers of a JSON body we POST to an account's own URL, signed with its account secret."""
+    return {"Content-Type": "application/json", HEADER: sign(account_secret(account_id), body)}
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:

@@ -111,8 +111,9 @@ class Worker(SimpleWorker):
         self.scheduling = with_scheduler
 
     @property
-    def dequeue_timeout(self) -> int:
-        return max(1, int(self.app.config["WORKER_TICK_SECONDS"]))
+    def dequeue_timeout(self) -> float:  # type: ignore[override]
+        """How long an idle worker blocks on the queue before its timers run (BLPOP takes fractions)."""
+        return max(0.1, float(self.app.config["WORKER_TICK_SECONDS"]))
 
     @property
     def should_run_maintenance_tasks(self) -> bool:

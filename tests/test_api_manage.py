@@ -58,6 +58,7 @@ def test_account_settings_and_topups(client, shop):
         "stop_service_enabled": True,
         "nanp_campaign": "",
         "quiet_hours": None,
+        "status_callback_url": "",
     }
     operator = {"Authorization": f"Bearer {create_key(None, 'operator')[1]}"}
     changed = client.patch(

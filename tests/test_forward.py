@@ -11,9 +11,8 @@ from werkzeug import Request, Response
 
 from bot.apikeys import create_key
 from bot.carriers import InboundSms
-from bot.forward import forward_secret
 from bot.inbound import receive
-from bot.signing import verify
+from bot.signing import account_secret, verify
 from bot.statuses import Status
 from models import InboundMessage, Keyword, OutboundMessage
 
@@ -34,7 +33,7 @@ def text(number, body: str, message_id: str = "m1") -> InboundMessage:
 
 def test_the_bots_answer_is_the_reply(app, bot_number, httpserver, run_worker):
     seen: list[dict] = []
-    secret = forward_secret(bot_number.account)
+    secret = account_secret(bot_number.account.id)
 
     def chat_bot(request: Request) -> Response:
         verify(secret, request.get_data(), request.headers.get("X-Smsbot-Signature"), 300)

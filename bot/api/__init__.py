@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, g, jsonify, request
 
 from bot.apikeys import OPERATOR, authenticate, role_allows
 from bot.errors import ApiError
+from bot.keyword_rules import KeywordError, check_forward_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,6 +53,14 @@ def owned(model: Any, object_id: int, what: str) -> Any:
     if row is None:
         raise ApiError(404, "not_found", f"no {what} {object_id}")
     return row
+
+
+def account_url(url: str, field: str) -> None:
+    """A URL of the business's own (status callback) passes the same guard as a bot's URL, else 422."""
+    try:
+        check_forward_url(url, field)
+    except KeywordError as exc:
+        raise ApiError(422, "invalid", exc.message, exc.field) from None
 
 
 @bp.get("/openapi.json")

@@ -10,14 +10,13 @@ from datetime import datetime
 from flask import g
 from peewee import fn
 
-from bot import accounts
-from bot.api import shapes
+from bot import accounts, signing
+from bot.api import account_url, shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import account as account_json
 from bot.api.serialize import iso
 from bot.errors import ApiError
-from bot.forward import forward_secret
 from models import Account, LedgerEntry, OutboundMessage
 
 
@@ -35,8 +34,8 @@ def get_account() -> dict:
     response=shapes.ACCOUNT,
 )
 def patch_account(body: dict) -> dict:
-    """A business admin may change `stop_service_enabled`, `quiet_hours` and the (one-line) name; billing
-    fields are 403."""
+    """A business admin may change `stop_service_enabled`, `quiet_hours`, `status_callback_url` (checked
+    like a bot's URL; "" for none) and the (one-line) name; billing fields are 403."""
     for name in accounts.OPERATOR_FIELDS:
         if name in body:
             raise ApiError(403, "forbidden", f"{name} is set by the operator, not by the account", name)
@@ -47,6 +46,8 @@ def patch_account(body: dict) -> dict:
             raise ApiError(422, "invalid", str(exc), "name") from None
         if Account.select().where((Account.name == body["name"]) & (Account.id != g.account.id)).exists():
             raise ApiError(409, "conflict", "another account has that name", "name")
+    if body.get("status_callback_url"):
+        account_url(body["status_callback_url"], "status_callback_url")
     quiet = body.get("quiet_hours")
     if quiet and quiet["start"] == quiet["end"]:
         raise ApiError(422, "invalid", "quiet_hours start and end are the same: use null for none", "quiet_hours")
@@ -124,4 +125,4 @@ def invoice(month: str) -> dict:
     response=shapes.obj({"secret": {"type": "string"}}, ["secret"]),
 )
 def get_forward_secret() -> dict:
-    return {"secret": forward_secret(g.account)}
+    return {"secret": signing.account_secret(g.account.id)}

@@ -6,9 +6,10 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from flask import g, request
+from peewee import fn
 
 from bot import statuses
-from bot.api import owned, shapes
+from bot.api import account_url, owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import inbound as inbound_json
@@ -17,7 +18,7 @@ from bot.contacts import group_named
 from bot.errors import ApiError
 from bot.outbound import cancel
 from bot.sending import Send, SendRefused, send_to_group, send_to_phones
-from models import InboundMessage, MessageEvent, OutboundMessage, VirtualNumber, utcnow
+from models import InboundMessage, MessageEvent, OutboundMessage, TrackedLink, VirtualNumber, utcnow
 
 EARLIEST = datetime(1970, 1, 1)
 SCHEDULE_AHEAD = timedelta(days=3653)  # the latest send_at: ten years from now
@@ -45,7 +46,19 @@ def with_history(rows: list[OutboundMessage]) -> list[dict]:
     events = MessageEvent.select().where(MessageEvent.message.in_([row.id for row in rows]))
     for event in events.order_by(MessageEvent.at, MessageEvent.id):
         history[event.message_id].append(event)
-    return [message_json(row, history[row.id]) for row in rows]
+    clicks = clicks_of(rows)
+    return [message_json(row, history[row.id], clicks.get(row.id, 0)) for row in rows]
+
+
+def clicks_of(rows: list[OutboundMessage]) -> dict[int, int]:
+    """Clicks on each message's tracked links, in one query for the page."""
+    clicked = (
+        TrackedLink.select(TrackedLink.message, fn.SUM(TrackedLink.clicks))
+        .where(TrackedLink.message.in_([row.id for row in rows]))
+        .group_by(TrackedLink.message)
+        .tuples()
+    )
+    return {message_id: int(total) for message_id, total in clicked}
 
 
 def own_message(message_id: int) -> OutboundMessage:
@@ -77,12 +90,16 @@ def send(body: dict) -> tuple[dict, int]:
     A group: the answer comes at once with the batch (a row, so it survives Redis); jobs create the messages."""
     if ("to" in body) == ("group" in body):
         raise ApiError(422, "invalid", "give either to (a phone or a list) or group", "to")
+    if "status_callback" in body:
+        account_url(body["status_callback"], "status_callback")
     order = Send(
         g.account,
         body["from"],
         body["text"],
         schedule(body["send_at"]) if "send_at" in body else None,
         body.get("validity_minutes"),
+        body.get("status_callback"),
+        body.get("track_links", False),
     )
     try:
         if "group" in body:
@@ -136,7 +153,7 @@ def list_messages() -> dict:
     "GET", "/messages/<int:message_id>", role="viewer", summary="A message with its history", response=shapes.MESSAGE
 )
 def get_message(message_id: int) -> dict:
-    return message_json(own_message(message_id))
+    return with_history([own_message(message_id)])[0]
 
 
 @route(
@@ -150,7 +167,7 @@ def cancel_message(message_id: int) -> dict:
     row = own_message(message_id)
     if not cancel(row.id):
         raise ApiError(409, "conflict", f"message {message_id} is already {statuses.name(row.status)}")
-    return message_json(own_message(message_id))
+    return with_history([own_message(message_id)])[0]
 
 
 @route(

@@ -86,7 +86,7 @@ def event(row: MessageEvent) -> dict[str, Any]:
     return {"code": row.code, "name": statuses.name(row.code), "at": iso(row.at), "detail": row.detail}
 
 
-def message(row: OutboundMessage, events: list[MessageEvent] | None = None) -> dict[str, Any]:
+def message(row: OutboundMessage, events: list[MessageEvent] | None = None, clicks: int = 0) -> dict[str, Any]:
     if events is None:
         events = list(row.events.order_by(MessageEvent.at, MessageEvent.id))
     return {
@@ -104,6 +104,7 @@ def message(row: OutboundMessage, events: list[MessageEvent] | None = None) -> d
         "legacy_status": statuses.legacy(row.status),
         "events": [event(e) for e in events],
         "reply_to": row.reply_to_id,
+        "clicks": clicks,
         "created_at": iso(row.created_at),
     }
 
@@ -118,6 +119,7 @@ def account(row: Account) -> dict[str, Any]:
         "stop_service_enabled": row.stop_service_enabled,
         "nanp_campaign": row.nanp_campaign,
         "quiet_hours": row.quiet_hours,
+        "status_callback_url": row.status_callback_url,
     }
 
 

@@ -46,6 +46,7 @@ ACCOUNT = obj(
         "stop_service_enabled": {"type": "boolean"},
         "nanp_campaign": {"type": "string"},
         "quiet_hours": QUIET_HOURS,
+        "status_callback_url": {"type": "string"},
     },
     [
         "name",
@@ -56,6 +57,7 @@ ACCOUNT = obj(
         "stop_service_enabled",
         "nanp_campaign",
         "quiet_hours",
+        "status_callback_url",
     ],
 )
 ACCOUNT_PATCH = obj(
@@ -66,6 +68,7 @@ ACCOUNT_PATCH = obj(
         "stop_service_enabled": {"type": "boolean"},
         "nanp_campaign": {"type": "string", "maxLength": 64},
         "quiet_hours": QUIET_HOURS,
+        "status_callback_url": {"type": "string", "maxLength": 2000},
     }
 )
 LEDGER_ENTRY = obj(
@@ -249,6 +252,7 @@ MESSAGE = obj(
         "legacy_status": {"type": "string"},
         "events": {"type": "array", "items": EVENT},
         "reply_to": {"type": ["integer", "null"]},
+        "clicks": {"type": "integer"},
         "created_at": {"type": "string"},
     },
     [
@@ -266,6 +270,7 @@ MESSAGE = obj(
         "legacy_status",
         "events",
         "reply_to",
+        "clicks",
         "created_at",
     ],
 )
@@ -277,6 +282,8 @@ SEND_IN = obj(
         "text": {"type": "string", "maxLength": 10_000},
         "send_at": {"type": "string", "maxLength": 40},
         "validity_minutes": {"type": "integer", "minimum": 1, "maximum": 7 * 24 * 60},
+        "status_callback": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "track_links": {"type": "boolean"},
     },
     ["from", "text"],
 )

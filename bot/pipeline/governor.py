@@ -1,9 +1,14 @@
 """The send governor: the one place that decides when a message may go (SPEC §12).
 
-- **Pacing**: a carrier's `mps` caps submissions per second across every worker. The cap is a sliding
-  one-second window kept in Redis and taken atomically by a Lua script, so any one-second span holds at
-  most `mps` submissions, whichever workers made them. A caller that is granted fewer slots than it asked
-  for re-schedules the rest for the moment a slot frees up; it never sleeps.
+- **Pacing**: a carrier's `mps` caps submissions per second across every worker, in two steps kept in
+  Redis and taken atomically by Lua scripts. A send first *reserves* its own moment (`reserve`: the
+  carrier's next free slot, 1/mps apart, so a queue of messages is spread over time once, not re-tried
+  in a herd), and the job is re-scheduled for it; at that moment it *takes* a slot of a sliding
+  one-second window (`take_slots`), so any one-second span holds at most `mps` submissions whichever
+  workers made them, even when a scheduler tick releases several reserved jobs at once. A job denied a
+  slot is re-scheduled for when one frees up. Nothing sleeps. The window is PACING_WINDOW_SECONDS (1.1):
+  a tenth of a second of margin for the time between taking a slot and the carrier seeing the request,
+  so the carrier's own one-second count stays within the cap when our requests travel unevenly.
 - **Quiet hours**: an account's `{"start": "HH:MM", "end": "HH:MM"}` window, judged in the recipient's
   local time from `phonenumbers.timezone`. A number with several zones is held while any of them is
   quiet, until a moment when none is. Where the zones' quiet windows cover the whole day (a country that
@@ -18,15 +23,19 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from flask import current_app
 from phonenumbers import timezone as number_timezones
 from redis import Redis
+
+from bot.statuses import Status
+from models import Carrier, OutboundMessage
 
 WINDOW_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cap = tonumber(ARGV[1])
 local wanted = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
 local used = redis.call('ZCARD', KEYS[1])
 local granted = math.min(wanted, math.max(0, cap - used))
 if granted > 0 then
@@ -35,15 +44,32 @@ if granted > 0 then
     redis.call('ZADD', KEYS[1], now, i)
   end
 end
-redis.call('PEXPIRE', KEYS[1], 2000)
-redis.call('PEXPIRE', KEYS[2], 2000)
+redis.call('PEXPIRE', KEYS[1], 5000)
+redis.call('PEXPIRE', KEYS[2], 5000)
 local wait = 0
 if granted < wanted then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  wait = tonumber(oldest[2]) + 1000000 - now
+  wait = tonumber(oldest[2]) + tonumber(ARGV[3]) - now
 end
 return {granted, wait}
 """
+
+
+RESERVE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[2]) / tonumber(ARGV[1])
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+redis.call('SET', KEYS[1], slot + interval, 'PX', math.floor((slot + interval - now) / 1000) + 1000)
+return slot - now
+"""
+
+
+def reserve(redis: Redis, carrier_id: int, mps: int, window: float = 1.0) -> timedelta:
+    """Reserve the carrier's next free moment for one submission; how long until it comes (0: now)."""
+    script = _script(redis, "reserve", RESERVE_SCRIPT)
+    wait_us = script(keys=[f"smsbot:pace:{carrier_id}:next"], args=[mps, int(window * 1_000_000)])
+    return timedelta(microseconds=max(0, int(wait_us)))
 
 
 @dataclass(frozen=True)
@@ -54,23 +80,48 @@ class Slots:
     retry_after: timedelta
 
 
-def take_slots(redis: Redis, carrier_id: int, mps: int, wanted: int = 1) -> Slots:
+def take_slots(redis: Redis, carrier_id: int, mps: int, wanted: int = 1, window: float = 1.0) -> Slots:
     """Take up to `wanted` submission slots of a carrier capped at `mps` per second (0: no cap)."""
     if mps <= 0:
         return Slots(wanted, timedelta(0))
-    script = _window_script(redis)
+    script = _script(redis, "window", WINDOW_SCRIPT)
     keys = [f"smsbot:pace:{carrier_id}", f"smsbot:pace:{carrier_id}:seq"]
-    granted, wait_us = script(keys=keys, args=[mps, wanted])
+    granted, wait_us = script(keys=keys, args=[mps, wanted, int(window * 1_000_000)])
     return Slots(int(granted), timedelta(microseconds=max(0, int(wait_us))))
 
 
-def _window_script(redis: Redis):  # type: ignore[no-untyped-def]
-    """The registered script, once per client (register_script caches the SHA, not the client)."""
-    script = getattr(redis, "_smsbot_pace_script", None)
-    if script is None:
-        script = redis.register_script(WINDOW_SCRIPT)
-        redis._smsbot_pace_script = script  # type: ignore[attr-defined]
-    return script
+def _script(redis: Redis, name: str, source: str):  # type: ignore[no-untyped-def]
+    """A registered script, once per client (register_script caches the SHA, not the client)."""
+    scripts = redis.__dict__.setdefault("_smsbot_scripts", {})
+    if name not in scripts:
+        scripts[name] = redis.register_script(source)
+    return scripts[name]
+
+
+def pacing_delay(redis: Redis, message_id: int, reserved: bool) -> timedelta | None:
+    """How long a waiting message's submission must wait for its carrier's cap, or None: go now.
+
+    A first call reserves the message's moment (`reserved` False); the job re-scheduled for it calls again
+    with `reserved` True and only takes a slot of the window.
+    """
+    waiting = OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED, Status.SENDING))
+    row = (
+        OutboundMessage.select(OutboundMessage.carrier, Carrier.mps)
+        .join(Carrier)
+        .where((OutboundMessage.id == message_id) & waiting & (Carrier.mps > 0))
+        .tuples()
+        .first()
+    )
+    if row is None:
+        return None
+    carrier_id, mps = row
+    window = current_app.config["PACING_WINDOW_SECONDS"]
+    if not reserved:
+        wait = reserve(redis, carrier_id, mps, window)
+        if wait > timedelta(milliseconds=10):
+            return wait
+    slots = take_slots(redis, carrier_id, mps, window=window)
+    return None if slots.granted else slots.retry_after
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,7 @@ def workers(schema: dict[str, Any], redis_server: RedisServer, tmp_path: Any) ->
             "REDIS_URL": redis_server.url,
             "SMSBOT_INSTANCE_PATH": str(tmp_path),
             "SMSBOT_QUEUE_NAME": schema["QUEUE_NAME"],
+            "SMSBOT_ENV": "test",
             **FAST,
             **settings,
         }

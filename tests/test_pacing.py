@@ -1,0 +1,55 @@
+"""Pacing: a carrier's messages-per-second cap holds across two real worker processes, and nothing waits
+on a sleeping worker: each message is re-scheduled for its own moment."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from bot.outbound import Draft, accept
+from bot.statuses import Status
+from models import OutboundMessage, db
+
+CAP = 5
+MESSAGES = 12
+
+
+def test_two_workers_keep_to_the_carriers_cap(
+    make_account, make_carrier, make_number, httpserver: HTTPServer, spawn_worker
+):
+    submitted: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def carrier_endpoint(request: Request) -> Response:
+        message_id = request.get_json()["id"]
+        with lock:
+            submitted.append((time.monotonic(), message_id))
+        return Response(json.dumps({"id": f"up-{message_id}", "status": "accepted"}), content_type="application/json")
+
+    httpserver.expect_request("/sms", method="POST").respond_with_handler(carrier_endpoint)
+    carrier = make_carrier("generic", name="gw", url=httpserver.url_for("/sms"), mps=CAP)
+    account = make_account(balance=10_000, price_per_segment=1)
+    make_number(account, carrier)
+    with db.atomic():
+        for n in range(MESSAGES):
+            accept(Draft(account=account, sender="Shop", recipient=f"+4673123{n:04d}", body="Sale", carrier=carrier))
+    spawn_worker()
+    spawn_worker()
+    deadline = time.monotonic() + 30
+    while len(submitted) < MESSAGES and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sorted(message_id for _, message_id in submitted) == sorted(
+        m.id for m in OutboundMessage.select(OutboundMessage.id)
+    )  # every message once
+    times = sorted(at for at, _ in submitted)
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest <= CAP
+    assert times[-1] - times[0] >= (MESSAGES - 1) / CAP - 1.0  # spread out, not sent in one burst
+    db.close()
+    db.connect()
+    delivered = OutboundMessage.select().where(OutboundMessage.status == Status.DELIVERED_TO_GATEWAY).count()
+    assert delivered == MESSAGES
