@@ -192,6 +192,10 @@ def test_the_send_form_previews_and_every_page_renders(page, live_server, shots)
     expect(page.locator("#pv-ucs2")).to_be_hidden()
     page.click("button:has-text('Send')")
     expect(page.locator("h1")).to_have_text("2 messages")
+    page.click("text=Follow the batch")
+    expect(page.locator("#batch-progress")).to_have_text("2 of 2 recipients accepted")
+    expect(page.locator("#group-info")).to_have_text("2")
+    page.screenshot(path=str(shots / "batch.png"), full_page=True)
 
     for nav, heading, name in [
         ("Keywords", "Keywords", "keywords"),

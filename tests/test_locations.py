@@ -49,18 +49,21 @@ def test_a_created_resource_has_a_location(client, admin, path, body, expected, 
         assert client.delete(answer.headers["Location"], headers=headers).status_code == 204
 
 
-def test_sends_to_several_phones_or_a_group_have_no_single_location(client, admin):
+def test_sends_to_several_phones_or_a_group_are_located_at_their_batch(client, admin):
     account, headers = admin
     several = client.post(
         "/api/v1/messages", json={"to": [MOBILE, "+46731234568"], "from": "Shop", "text": "Hi"}, headers=headers
     )
-    assert several.status_code == 202 and "Location" not in several.headers
     GroupMember.create(
         group=Group.create(account=account, name="VIP", name_key="vip"),
         contact=Contact.create(account=account, phone=MOBILE),
     )
     group = client.post("/api/v1/messages", json={"group": "VIP", "from": "Shop", "text": "Hi"}, headers=headers)
-    assert group.status_code == 202 and "Location" not in group.headers
+    for answer in (several, group):
+        assert answer.status_code == 202
+        assert answer.headers["Location"] == f"/api/v1/batches/{answer.json['batch']['id']}"
+        shown = client.get(answer.headers["Location"], headers=headers)
+        assert (shown.status_code, shown.json["id"]) == (200, answer.json["batch"]["id"])
 
 
 def test_every_creating_endpoint_declares_location_and_idempotency():

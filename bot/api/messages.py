@@ -66,7 +66,9 @@ def own_message(message_id: int) -> OutboundMessage:
 
 
 def sent_location(answer: dict) -> str | None:
-    """One message: its own resource. Several, or a group's batch: no single resource yet (README)."""
+    """One message: its own resource. Several phones or a group: their batch's progress."""
+    if "batch" in answer:
+        return f"/batches/{answer['batch']['id']}"
     return f"/messages/{answer['messages'][0]['id']}" if len(answer.get("messages", [])) == 1 else None
 
 
@@ -83,7 +85,8 @@ def sent_location(answer: dict) -> str | None:
     raw_text=("text",),
 )
 def send(body: dict) -> tuple[dict, int]:
-    """Phones: every message is validated and funded before the answer (its status says how it went).
+    """Phones: every message is validated and funded before the answer (its status says how it went); two
+    or more phones are one batch (a phone listed twice, in any spelling, is a 422 naming `to`).
     A group: the answer comes at once with the batch (a row, so it survives Redis); jobs create the messages."""
     if ("to" in body) == ("group" in body):
         raise ApiError(422, "invalid", "give either to (a phone or a list) or group", "to")
@@ -106,7 +109,11 @@ def send(body: dict) -> tuple[dict, int]:
             batch = send_to_group(order, group)
             return {"messages": [], "batch": {"id": batch.id, "group": group.name, "recipients": batch.recipients}}, 202
         recipients = body["to"] if isinstance(body["to"], list) else [body["to"]]
-        return {"messages": with_history(send_to_phones(order, recipients))}, 202
+        sent = send_to_phones(order, recipients)
+        answer: dict = {"messages": with_history(sent)}
+        if sent[0].batch is not None:
+            answer["batch"] = {"id": sent[0].batch, "recipients": len(sent)}
+        return answer, 202
     except SendRefused as exc:
         raise ApiError(422, "invalid", str(exc), exc.field) from None
 
@@ -122,6 +129,7 @@ def send(body: dict) -> tuple[dict, int]:
         "status": {"type": "integer"},
         "direction": {"type": "string", "enum": ["outbound"]},
         "since": {"type": "string"},
+        "batch": {"type": "string", "maxLength": 64},
     },
     response=shapes.listing("messages", shapes.MESSAGE),
 )
@@ -133,6 +141,8 @@ def list_messages() -> dict:
         if not status.isdigit() or int(status) not in statuses.Status._value2member_map_:
             raise ApiError(422, "invalid", "status must be a known status code", "status")
         query = query.where(OutboundMessage.status == int(status))
+    if batch := request.args.get("batch"):
+        query = query.where(OutboundMessage.batch == batch)
     if since := request.args.get("since"):
         query = query.where(OutboundMessage.created_at >= moment(since, "since"))
     rows, cursor = page(query, OutboundMessage.id)

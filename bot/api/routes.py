@@ -3,6 +3,7 @@
 from bot.api import (
     access,
     account,
+    batches,
     blocklist,
     contacts,
     deliveries,
@@ -14,4 +15,17 @@ from bot.api import (
     preview,
 )
 
-VIEW_MODULES = (access, account, blocklist, contacts, deliveries, docs, imports, messages, numbers, operator, preview)
+VIEW_MODULES = (
+    access,
+    account,
+    batches,
+    blocklist,
+    contacts,
+    deliveries,
+    docs,
+    imports,
+    messages,
+    numbers,
+    operator,
+    preview,
+)

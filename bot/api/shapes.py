@@ -313,9 +313,9 @@ SEND_IN = obj(
 SENT = obj(
     {
         "messages": {"type": "array", "items": MESSAGE},
-        "batch": obj(
+        "batch": obj(  # a group send, or two or more phones (then without `group`)
             {"id": {"type": "string"}, "group": {"type": "string"}, "recipients": {"type": "integer"}},
-            ["id", "group", "recipients"],
+            ["id", "recipients"],
         ),
     },
     ["messages"],
@@ -362,4 +362,19 @@ PREVIEW = obj(
         "balance_after": {"type": ["integer", "null"]},
     },
     ["encoding", "segments", "characters", "ucs2_characters", "price", "recipients", "balance_after"],
+)
+
+STATUS_GROUP_COUNT = {"type": "integer", "minimum": 0}
+BATCH = obj(
+    {
+        "id": {"type": "string"},
+        "recipients": {"type": "integer"},
+        "accepted": {"type": "integer"},
+        "by_status_group": obj(
+            {name: STATUS_GROUP_COUNT for name in ("Info", "Success", "Rejection", "Error")},
+            ["Info", "Success", "Rejection", "Error"],
+        ),
+        "done": {"type": "boolean"},
+    },
+    ["id", "recipients", "accepted", "by_status_group", "done"],
 )

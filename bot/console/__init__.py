@@ -37,7 +37,7 @@ def when(moment: datetime | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from bot.console import auth, dashboard, imports, inbox, manage, messages, send  # noqa: F401  (declare the views)
+    from bot.console import auth, batches, dashboard, imports, inbox, manage, messages, send  # noqa: F401  (declare the views)
 
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_NAME", "smsbot_console")

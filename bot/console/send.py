@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
-from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response
 
 from bot import statuses
@@ -42,14 +41,6 @@ def form_choices() -> dict[str, Any]:
     return {"numbers": numbers, "groups": groups}
 
 
-def batch_link(batch: str) -> str | None:
-    """The batch's progress page, once the console has one (`console.batch`, a separate change)."""
-    try:
-        return url_for("console.batch", batch_id=batch)
-    except BuildError:
-        return None
-
-
 @bp.get("/send")
 @login_required("user")
 def send_form() -> str:
@@ -78,9 +69,8 @@ def send() -> Any:
         if form.get("mode") == "group":
             group = own_group(form.get("group", ""))
             batch = send_to_group(order, group)
-            link = batch_link(batch.id)
             flash(f"Sending to the {batch.recipients} members of {group.name} (batch {batch.id}).", "ok")
-            return redirect(link or url_for("console.send_form"))
+            return redirect(url_for("console.batch", batch_id=batch.id))
         phones = recipients_of(form.get("to", ""))
         if not phones or len(phones) > MAX_PHONES:
             flash(f"Give between 1 and {MAX_PHONES} phone numbers.", "error")
@@ -92,4 +82,4 @@ def send() -> Any:
     if len(sent) == 1:
         return redirect(url_for("console.message", message_id=sent[0].id))
     rows = [(m, statuses.name(m.status), statuses.group(m.status)) for m in sent]
-    return render_template("console/sent.html", rows=rows)
+    return render_template("console/sent.html", rows=rows, batch=sent[0].batch)

@@ -1,0 +1,39 @@
+"""`/console/batches/<id>`: a group or multi-recipient send's progress and its messages, newest first."""
+
+from __future__ import annotations
+
+from flask import abort, g, render_template, request
+
+from bot import statuses
+from bot.batch_progress import own_batch, progress
+from bot.console import bp
+from bot.console.auth import login_required
+from models import OutboundMessage
+
+PAGE = 50
+
+
+@bp.get("/batches/<batch_id>")
+@login_required()
+def batch(batch_id: str) -> str:
+    found = own_batch(g.account, batch_id)
+    if found is None:
+        abort(404, f"No batch {batch_id}.")
+    shown = progress(found)
+    raw_page = request.args.get("page", "1")
+    page = max(int(raw_page), 1) if raw_page.isdigit() else 1
+    messages = (
+        OutboundMessage.select()
+        .where((OutboundMessage.batch == found.id) & (OutboundMessage.account == g.account.id))
+        .order_by(OutboundMessage.id.desc())
+        .paginate(page, PAGE)
+    )
+    rows = [(m, statuses.name(m.status), statuses.group(m.status)) for m in messages]
+    return render_template(
+        "console/batch.html",
+        batch=found,
+        progress=shown,
+        rows=rows,
+        page=page,
+        pages=max((shown.accepted + PAGE - 1) // PAGE, 1),
+    )
