@@ -50,6 +50,7 @@ class Account(BaseModel):
     default_region = CharField(default="SE", max_length=2)
     quiet_hours = JSONField(null=True)  # {"start": "HH:MM", "end": "HH:MM"} in the recipient's time; null: none
     status_callback_url = CharField(default="", max_length=2000)  # every message's status changes POSTed here
+    require_two_factor = BooleanField(default=False)  # console users must log in with a TOTP code
     created_at = DateTimeField(default=utcnow)
 
 
@@ -61,6 +62,9 @@ class User(BaseModel):
     password_hash = CharField(default="")
     role = CharField(default="user")  # "admin" | "user" | "viewer"
     active = BooleanField(default=True)
+    totp_secret = CharField(default="")  # base32; empty: no two-factor login (bot/totp.py)
+    totp_last_step = BigIntegerField(null=True)  # the last code's time step: a code is good once
+    recovery_codes = JSONField(default=list)  # SHA-256 of the unused recovery codes
     created_at = DateTimeField(default=utcnow)
 
     class Meta:

@@ -146,6 +146,17 @@ def effect_tries(database: Database) -> None:
     add_missing_columns(database, "effect", tries=JSONField(default=list))
 
 
+def two_factor(database: Database) -> None:
+    add_missing_columns(database, "account", require_two_factor=BooleanField(default=False))
+    add_missing_columns(
+        database,
+        "user",
+        totp_secret=CharField(default=""),
+        totp_last_step=BigIntegerField(null=True),
+        recovery_codes=JSONField(default=list),
+    )
+
+
 def batch_tracked_links(database: Database) -> None:
     add_missing_columns(database, "batch", track_links=BooleanField(default=False))
 
@@ -166,6 +177,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (15, status_callbacks),
     (16, batch_tracked_links),
     (17, effect_tries),
+    (18, two_factor),
 ]
 
 

@@ -32,7 +32,7 @@ def operator():
 
 def fill(rule: str) -> str:
     path = rule.replace("<int:", "<").replace("<e164_phone>", "+46731234567").replace("<e164>", "+46700000001")
-    for name in ("user_id", "key_id", "contact_id", "group_id", "message_id", "topup_id", "import_id"):
+    for name in ("user_id", "key_id", "contact_id", "group_id", "message_id", "topup_id", "import_id", "delivery_id"):
         path = path.replace(f"<{name}>", "1")
     return "/api/v1" + path.replace("<month>", "2026-11").replace("<word>", "join").replace("<name>", "Shop")
 

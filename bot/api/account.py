@@ -35,7 +35,8 @@ def get_account() -> dict:
 )
 def patch_account(body: dict) -> dict:
     """A business admin may change `stop_service_enabled`, `quiet_hours`, `status_callback_url` (checked
-    like a bot's URL; "" for none) and the (one-line) name; billing fields are 403."""
+    like a bot's URL; "" for none), `require_two_factor` (console users must enrol) and the (one-line)
+    name; billing fields are 403."""
     for name in accounts.OPERATOR_FIELDS:
         if name in body:
             raise ApiError(403, "forbidden", f"{name} is set by the operator, not by the account", name)

@@ -120,6 +120,7 @@ def account(row: Account) -> dict[str, Any]:
         "nanp_campaign": row.nanp_campaign,
         "quiet_hours": row.quiet_hours,
         "status_callback_url": row.status_callback_url,
+        "require_two_factor": row.require_two_factor,
     }
 
 

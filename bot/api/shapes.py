@@ -47,6 +47,7 @@ ACCOUNT = obj(
         "nanp_campaign": {"type": "string"},
         "quiet_hours": QUIET_HOURS,
         "status_callback_url": {"type": "string"},
+        "require_two_factor": {"type": "boolean"},
     },
     [
         "name",
@@ -58,6 +59,7 @@ ACCOUNT = obj(
         "nanp_campaign",
         "quiet_hours",
         "status_callback_url",
+        "require_two_factor",
     ],
 )
 ACCOUNT_PATCH = obj(
@@ -69,6 +71,7 @@ ACCOUNT_PATCH = obj(
         "nanp_campaign": {"type": "string", "maxLength": 64},
         "quiet_hours": QUIET_HOURS,
         "status_callback_url": {"type": "string", "maxLength": 2000},
+        "require_two_factor": {"type": "boolean"},
     }
 )
 LEDGER_ENTRY = obj(

@@ -37,7 +37,17 @@ def when(moment: datetime | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from bot.console import auth, batches, dashboard, imports, inbox, manage, messages, send  # noqa: F401  (declare the views)
+    from bot.console import (  # noqa: F401  (declare the views)
+        auth,
+        batches,
+        dashboard,
+        imports,
+        inbox,
+        manage,
+        messages,
+        security,
+        send,
+    )
 
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_NAME", "smsbot_console")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort, g, redirect, render_template, request, session, url_for
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from bot.apikeys import role_allows
@@ -19,6 +19,7 @@ from models import User
 
 F = TypeVar("F", bound=Callable[..., Any])
 ENVIRON_KEY = "smsbot.console_user"
+ENROLMENT = ("console.security", "console.security_enrol")  # open to a user who must enrol first
 # Checked when the e-mail is unknown, so a wrong address costs the same time as a wrong password.
 _DECOY_HASH = hash_password("Decoy-password-0")
 
@@ -58,6 +59,9 @@ def login_required(role: str = "viewer") -> Callable[[F], F]:
                 return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
             if not role_allows(user.role, role):
                 abort(403, f"This needs the {role} role; you are {user.role}.")
+            if user.account.require_two_factor and not user.totp_secret and request.endpoint not in ENROLMENT:
+                flash("Your account asks every user to turn on two-factor login first.", "error")
+                return redirect(url_for("console.security"))
             g.account = user.account
             return view(*args, **kwargs)
 
@@ -121,9 +125,18 @@ def login() -> Any:
         return render_template("console/login.html", email=email, error=None, accounts=accounts)
     user = (chosen or users)[0]
     session.clear()
-    session["uid"], session["stamp"] = user.id, stamp(user)
     csrf_token()
-    return redirect(safe_next(request.args.get("next")))
+    if user.totp_secret:  # the password was right; the second factor comes next (bot/console/security.py)
+        session["pending"] = {"uid": user.id, "stamp": stamp(user), "next": request.args.get("next"), "tries": 0}
+        return redirect(url_for("console.login_code"))
+    return signed_in(user, request.args.get("next"))
+
+
+def signed_in(user: User, target: str | None) -> Response:
+    """Start the user's session (the CSRF token stays) and go where the login was headed."""
+    session.pop("pending", None)
+    session["uid"], session["stamp"] = user.id, stamp(user)
+    return redirect(safe_next(target))
 
 
 @bp.post("/logout")

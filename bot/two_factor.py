@@ -1,0 +1,49 @@
+"""Two-factor login for console users: TOTP enrolment, codes good once, recovery codes (bot/totp.py).
+
+A TOTP code is good for one time step only (`totp_last_step`), a recovery code once (it is removed).
+"""
+
+from __future__ import annotations
+
+import time
+
+from bot import totp
+from models import User, db
+
+
+def enrol(user: User, secret: str, code: str) -> list[str] | None:
+    """Turn two-factor login on with `secret` once `code` proves the app has it; the recovery codes (shown
+    once), or None for a wrong code."""
+    step = totp.accepted_step(secret, code, time.time(), None)
+    if step is None:
+        return None
+    codes = totp.new_recovery_codes()
+    User.update(
+        totp_secret=secret, totp_last_step=step, recovery_codes=[totp.hash_recovery_code(c) for c in codes]
+    ).where(User.id == user.id).execute()
+    return codes
+
+
+def disable(user: User) -> None:
+    User.update(totp_secret="", totp_last_step=None, recovery_codes=[]).where(User.id == user.id).execute()
+
+
+def check(user: User, code: str) -> bool:
+    """Whether `code` (a TOTP code or a recovery code) lets the user in; either is good once.
+
+    The user's row is locked for the check (PostgreSQL; SQLite's write transactions are serial), so two
+    logins racing with the same code cannot both pass.
+    """
+    with db.atomic():
+        query = User.select().where(User.id == user.id)
+        fresh = (query.for_update() if db.for_update else query).get()
+        step = totp.accepted_step(fresh.totp_secret, code, time.time(), fresh.totp_last_step)
+        if step is not None:
+            User.update(totp_last_step=step).where(User.id == user.id).execute()
+            return True
+        hashed = totp.hash_recovery_code(code)
+        if hashed not in fresh.recovery_codes:
+            return False
+        left = [h for h in fresh.recovery_codes if h != hashed]
+        User.update(recovery_codes=left).where(User.id == user.id).execute()
+        return True
