@@ -207,6 +207,11 @@ def test_the_send_form_previews_and_every_page_renders(page, live_server, shots)
         expect(page.locator("h1")).to_contain_text(heading)
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
+    page.click("text=Security")
+    expect(page.locator("h1")).to_contain_text("Two-factor login")
+    expect(page.locator(".qr svg")).to_be_visible()
+    page.screenshot(path=str(shots / "security.png"), full_page=True)
+
     page.click("nav >> text=API docs")
     expect(page.locator("h1", has_text="smsbot business API")).to_be_visible(timeout=20_000)
     expect(page.get_by_text("Encoding, segments, price and balance after").first).to_be_attached()
