@@ -9,6 +9,7 @@ from bot.api.schema import ENDPOINTS
 from bot.apikeys import create_key
 from bot.statuses import Status
 from models import Account, Batch, BlockEntry, Contact, Group, Keyword, LedgerEntry, OutboundMessage, VirtualNumber
+from tests.api_paths import fill
 
 MOBILE = "+46731234567"
 
@@ -35,13 +36,8 @@ ROLE_RANK = {"viewer": 0, "user": 1, "admin": 2}
 )
 def test_a_lower_role_is_refused_with_403_and_writes_nothing(client, shop, endpoint):
     lower = "viewer" if endpoint.role == "user" else "user"
-    path = endpoint.rule.replace("<int:", "<").replace("<e164_phone>", MOBILE).replace("<e164>", "+46700000001")
-    path = path.replace("<month>", "2026-11")
-    for name in ("user_id", "key_id", "contact_id", "group_id", "message_id"):
-        path = path.replace(f"<{name}>", "1")
-    path = path.replace("<word>", "join")
     before = OutboundMessage.select().count() + Contact.select().count() + BlockEntry.select().count()
-    answer = client.open("/api/v1" + path, method=endpoint.method, json={}, headers=key(shop[0], lower))
+    answer = client.open(fill(endpoint.rule), method=endpoint.method, json={}, headers=key(shop[0], lower))
     assert answer.status_code == 403, answer.json
     assert answer.json["error"]["code"] == "forbidden"
     assert OutboundMessage.select().count() + Contact.select().count() + BlockEntry.select().count() == before

@@ -9,6 +9,7 @@ import bot.api.routes  # noqa: F401  (declares the routes)
 from bot.api.schema import ENDPOINTS
 from bot.apikeys import authenticate, create_key
 from models import Account, ApiKey, BlockEntry, Contact, LedgerEntry, OutboundMessage
+from tests.api_paths import fill
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -28,13 +29,6 @@ def business(shop):
 @pytest.fixture
 def operator():
     return bearer(create_key(None, "operator")[1])
-
-
-def fill(rule: str) -> str:
-    path = rule.replace("<int:", "<").replace("<e164_phone>", "+46731234567").replace("<e164>", "+46700000001")
-    for name in ("user_id", "key_id", "contact_id", "group_id", "message_id", "topup_id", "import_id", "delivery_id"):
-        path = path.replace(f"<{name}>", "1")
-    return "/api/v1" + path.replace("<month>", "2026-11").replace("<word>", "join").replace("<name>", "Shop")
 
 
 @pytest.mark.parametrize(
