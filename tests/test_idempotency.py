@@ -137,7 +137,7 @@ def test_a_replayed_key_creation_creates_one_key_and_never_stores_its_secret(cli
     assert retry.status_code == 201 and "key" not in retry.json
     assert retry.json == {name: value for name, value in first.json.items() if name != "key"}
     assert ApiKey.select().where(ApiKey.label == "site").count() == 1
-    assert first.json["key"].split("_")[2] not in IdempotentRequest.get().response
+    assert first.json["key"].split("_", 2)[2] not in IdempotentRequest.get().response  # the secret may hold "_"
 
 
 def test_a_retried_invite_creates_one_user(client, shop):
