@@ -26,6 +26,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/governor.py
 	$(BIN)/python bench/worker_fork.py
 
 clean:
