@@ -196,7 +196,3 @@ def upgrade() -> list[int]:
                 SchemaVersion.create(version=version)
             applied.append(version)
     return applied
-
-
-def current_version() -> int:
-    return SchemaVersion.select().order_by(SchemaVersion.version.desc()).scalar() or 0

@@ -13,6 +13,7 @@ from bot import outbox
 from bot.api import shapes
 from bot.api.paging import page
 from bot.api.schema import route
+from bot.api.serialize import iso
 from bot.errors import ApiError
 from models import Effect, InboundMessage, VirtualNumber
 
@@ -58,8 +59,8 @@ def delivery(row: Effect) -> dict:
         "state": row.state,
         "tries": row.tries,
         "last_error": row.last_error,
-        "created_at": row.created_at.isoformat(timespec="seconds") + "Z",
-        "done_at": row.done_at.isoformat(timespec="seconds") + "Z" if row.done_at else None,
+        "created_at": iso(row.created_at),
+        "done_at": iso(row.done_at),
     }
 
 
