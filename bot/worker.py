@@ -107,6 +107,7 @@ class Worker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.max_connection_wait_time = float(app.config["REDIS_RETRY_MAX_SECONDS"])  # RQ's own retry while idle
         self.redis_lost: Exception | None = None
+        self.in_timers = False
         self.timers = Timers(app, self.connection, self.queues[0].name, self.name, sweep=not burst)
         self.scheduling = with_scheduler
 
@@ -120,6 +121,7 @@ class Worker(SimpleWorker):
         return True  # every pass of the loop: the timers know what is due, RQ's own cleaning below
 
     def run_maintenance_tasks(self) -> None:
+        self.in_timers = True
         try:
             if self.scheduling:
                 self.timers.tick()
@@ -127,6 +129,19 @@ class Worker(SimpleWorker):
                 super().run_maintenance_tasks()
         except LOST as exc:
             self.lose(exc)
+        finally:
+            self.in_timers = False
+        if self._stop_requested:
+            raise StopRequested  # a stop signal arrived during the timers: taken now, between two steps
+
+    def _shutdown(self) -> None:
+        """RQ's stop signal handler raises StopRequested wherever an idle worker happens to be. Inside the
+        timers that would cut a sweep short and, caught by its error handling, be lost: the worker would
+        run on with nothing left to stop it. There the stop is only recorded and taken after the tick."""
+        if self.in_timers:
+            self._stop_requested = True
+            return
+        super()._shutdown()
 
     def heartbeat(self, *args: Any, **kwargs: Any) -> None:
         try:
