@@ -184,7 +184,7 @@ class InboundMessage(BaseModel):
 
 
 class InboundPart(BaseModel):
-    """One part of a concatenated inbound SMS, kept until every part has arrived (bot/concat.py).
+    """One part of a concatenated inbound SMS, kept until every part has arrived (bot/pipeline/concat.py).
 
     An assembled part is kept (with `assembled_at`) until it expires, so a carrier's late retry of it is
     recognised by its own id instead of starting a new message.
@@ -222,7 +222,7 @@ class OutboundMessage(BaseModel):
     lease_until = DateTimeField(null=True)  # a sending claim; NULL = free to (re)claim
     batch = CharField(null=True)  # a group send's id: (batch, recipient) is unique, so a re-run fan-out skips
     attempts = IntegerField(default=0)
-    # Set while a submission may have reached the carrier without our knowing its answer (bot/handoff.py).
+    # Set while a submission may have reached the carrier without our knowing its answer (bot/pipeline/handoff.py).
     unconfirmed_since = DateTimeField(null=True)
     status_callback = CharField(null=True, max_length=2000)  # where its status changes go (bot/callbacks.py)
     callback_cursor = BigIntegerField(default=0)  # the last event delivered to status_callback

@@ -49,9 +49,9 @@ def main() -> None:
     carrier_server = LoopbackCarrier()
 
     from bot import create_app, migrations
-    from bot.outbound import Draft, accept
+    from bot.pipeline.outbound import Draft, accept
+    from bot.pipeline.statuses import Status
     from bot.redis_conn import redis_url, stop_embedded
-    from bot.statuses import Status
     from models import Account, Carrier, OutboundMessage, VirtualNumber, db
 
     app = create_app({"QUEUE_NAME": run})

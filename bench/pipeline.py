@@ -98,10 +98,10 @@ def summary(rates: dict[str, float]) -> str:
 
 
 def pipeline_rate(app, port: int, count: int, name: str, number: str) -> dict[str, float]:
-    from bot.outbound import Draft, accept
-    from bot.queue import get_queue
+    from bot.pipeline.outbound import Draft, accept
+    from bot.pipeline.queue import get_queue
+    from bot.pipeline.statuses import Status
     from bot.redis_conn import get_redis
-    from bot.statuses import Status
     from models import Account, Carrier, OutboundMessage, VirtualNumber, db
 
     carrier = Carrier.create(name=name, kind="generic", secret=SECRET, url=f"http://127.0.0.1:{port}/sms")

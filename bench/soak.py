@@ -86,7 +86,7 @@ def main() -> None:
 
 def queue_messages(run: str, kind: str, url: str, count: int):  # type: ignore[no-untyped-def]
     """An account, a carrier and `count` queued messages of this run, each to its own phone."""
-    from bot.outbound import Draft, accept
+    from bot.pipeline.outbound import Draft, accept
     from models import Account, Carrier, OutboundMessage, VirtualNumber, db
 
     fields = {"url": f"{url}/sms"} if kind == "generic" else {"url": url, "username": "AC1"}
@@ -104,7 +104,7 @@ def queue_messages(run: str, kind: str, url: str, count: int):  # type: ignore[n
 
 
 def wait_for_sends(mine, deadline: float) -> bool:  # type: ignore[no-untyped-def]
-    from bot.statuses import Status
+    from bot.pipeline.statuses import Status
     from models import OutboundMessage
 
     unsent = OutboundMessage.select().where(
@@ -121,7 +121,7 @@ def wait_for_sends(mine, deadline: float) -> bool:  # type: ignore[no-untyped-de
 
 
 def count(account, opening: int, mine, carrier_server: LoopbackCarrier, kind: str) -> dict:  # type: ignore[no-untyped-def]
-    from bot.statuses import Status
+    from bot.pipeline.statuses import Status
     from models import Account, LedgerEntry, OutboundMessage
 
     refunds = LedgerEntry.select().where((LedgerEntry.account == account) & (LedgerEntry.kind == "refund"))

@@ -38,7 +38,7 @@ Body = Callable[[int], tuple[bytes, dict[str, str]]]
 def seed(run: str, reports: int) -> None:
     """Create this run's carrier, account, number, keyword and `reports` messages awaiting a report."""
     from bot import migrations
-    from bot.statuses import Status
+    from bot.pipeline.statuses import Status
     from models import Account, Carrier, Keyword, OutboundMessage, VirtualNumber, db
     from wsgi import app
 

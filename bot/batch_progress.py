@@ -7,7 +7,7 @@ from typing import Any
 
 from peewee import fn
 
-from bot import statuses
+from bot.pipeline import statuses
 from models import Account, Batch, OutboundMessage
 
 

@@ -21,7 +21,8 @@ import logging
 import requests
 from flask import current_app
 
-from bot import netguard, outbox, signing, statuses
+from bot import netguard, outbox, signing
+from bot.pipeline import statuses
 from models import Effect, MessageEvent, OutboundMessage
 
 log = logging.getLogger("smsbot.callbacks")

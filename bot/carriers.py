@@ -18,7 +18,7 @@ import requests
 from flask import Request, Response, jsonify
 from urllib3.exceptions import NewConnectionError
 
-from bot.statuses import Status
+from bot.pipeline.statuses import Status
 from models import Carrier
 
 

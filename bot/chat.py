@@ -24,7 +24,8 @@ import click
 import requests
 from flask import current_app
 
-from bot import phones, signing, statuses
+from bot import phones, signing
+from bot.pipeline import statuses
 from models import InboundMessage, MessageEvent, OutboundMessage, VirtualNumber
 
 POLL_SECONDS = 0.2

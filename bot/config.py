@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_TICK_SECONDS": 0.25,  # an idle worker's loop: scheduled jobs moved, sweep lock tried
     "SCHEDULER_LOCK_SECONDS": 15,  # a killed worker's scheduler role is taken over within this
     "REDIS_RETRY_MAX_SECONDS": 30,  # a worker's longest wait between two tries to reach Redis
-    "CONCAT_TTL_MINUTES": 60,  # parts of a long inbound SMS wait this long for the rest (bot/concat.py)
+    "CONCAT_TTL_MINUTES": 60,  # parts of a long inbound SMS wait this long for the rest (bot/pipeline/concat.py)
     "MAX_BODY_BYTES": 64 * 1024,
     "MAX_IMPORT_BYTES": 20 * 1024 * 1024,  # a contacts CSV (POST /api/v1/contacts/import); every other body: above
     "IMPORT_CHUNK": 1000,  # CSV rows written per transaction (bot/imports.py)

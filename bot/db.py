@@ -7,7 +7,7 @@ A PostgreSQL connection dies under us when the server restarts or someone runs p
   connection before anything was committed (a COMMIT, or a write outside a transaction). Retrying only
   the failed statement would be wrong: its transaction went with the connection. After a commit the
   request is not run again (a second run could act twice) and fails as before;
-- in a send job, recording the carrier's answer is retried on a fresh connection (bot/handoff.py).
+- in a send job, recording the carrier's answer is retried on a fresh connection (bot/pipeline/handoff.py).
 SQLite needs none of this: its connections do not die.
 """
 

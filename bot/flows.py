@@ -39,7 +39,7 @@ The flow JSON stored on the keyword (`Keyword.flow`), checked by `validate_flow`
   wrong answer ends the conversation as "failed" with the `failed` text.
 
 Conversation rows (`models.Conversation`, imported here as `Session` because the handlers' dataclass is
-`bot.inbound.Conversation`): one active row per phone and number, enforced by the unique `active_key`
+`bot.pipeline.inbound.Conversation`): one active row per phone and number, enforced by the unique `active_key`
 ("<number id>:<phone>", NULL once ended). Outcomes: completed, failed, stopped (STOP in the middle),
 expired (idle for more than FLOW_IDLE_HOURS, default 24), replaced (the flow was started again),
 cancelled (the keyword was deleted, turned into another action, or its flow lost the current step).
@@ -71,7 +71,7 @@ from peewee import IntegrityError
 
 from bot import spreadsheet, templates
 from bot.contacts import contact_for
-from bot.inbound import Conversation
+from bot.pipeline.inbound import Conversation
 from models import Contact, Keyword, VirtualNumber, db, utcnow
 from models import Conversation as Session
 

@@ -21,8 +21,8 @@ import requests
 from flask import current_app
 
 from bot import netguard, signing
-from bot.inbound import reply_to_inbound
 from bot.outbox import Failed
+from bot.pipeline.inbound import reply_to_inbound
 from models import Effect, InboundMessage, db
 
 log = logging.getLogger("smsbot.forward")

@@ -28,7 +28,7 @@ from peewee import chunked
 
 from bot import phones, spreadsheet
 from bot.contacts import group_key
-from bot.queue import enqueue_job, enqueue_job_after_commit
+from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
 from models import Account, Contact, ContactImport, Group, GroupMember, ImportFile, db, utcnow
 
 IMPORT_JOB = "bot.imports.run_import"

@@ -24,8 +24,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from bot import carriers, statuses
-from bot.queue import get_queue
+from bot import carriers
+from bot.pipeline import statuses
+from bot.pipeline.queue import get_queue
 from bot.redis_conn import get_redis
 from models import Carrier, InboundMessage, OutboundMessage
 

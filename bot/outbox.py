@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from bot.queue import enqueue_job, enqueue_job_after_commit
+from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
 from models import Effect, InboundMessage, OutboundMessage, db, utcnow
 
 log = logging.getLogger("smsbot.outbox")

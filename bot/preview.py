@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.segments import GSM_BASIC, GSM_EXTENSION, count_segments, normalize_body
+from bot.pipeline.segments import GSM_BASIC, GSM_EXTENSION, count_segments, normalize_body
 from models import Account, GroupMember
 
 

@@ -18,7 +18,7 @@ from flask import current_app
 from rq import Retry
 
 from bot.passwords import check_strength, hash_password
-from bot.queue import get_queue
+from bot.pipeline.queue import get_queue
 from bot.redis_conn import get_redis
 from models import Account, User, UserToken, db, utcnow
 

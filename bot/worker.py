@@ -10,7 +10,7 @@ Timers, checked every WORKER_TICK_SECONDS while idle (and between jobs):
   scheduler lock for the queue; we hold it with a TTL of SCHEDULER_LOCK_SECONDS, refreshed every tick,
   so a killed holder is replaced within that time (RQ's own scheduler process holds it for 61 s and
   other workers look only every 10 minutes).
-- the outbox sweep (`bot.jobs.sweep`) runs in the worker that takes the sweep lock, a Redis key that
+- the outbox sweep (`bot.pipeline.jobs.sweep`) runs in the worker that takes the sweep lock, a Redis key that
   expires after SWEEP_INTERVAL_SECONDS and is never released: one sweep per interval across all workers,
   and a Redis restarted empty only means the next tick takes the lock again. While Redis is down no
   sweep runs: re-enqueueing needs Redis, and the worker is waiting for it anyway.
@@ -35,7 +35,7 @@ from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 
-from bot.queue import get_queue
+from bot.pipeline.queue import get_queue
 from bot.redis_conn import get_redis
 
 log = logging.getLogger("smsbot.worker")
@@ -79,7 +79,7 @@ class Timers:
 
     def sweep_if_due(self) -> None:
         """Sweep once per interval: whoever sets the lock key first sweeps; the key's TTL is the interval."""
-        from bot.jobs import sweep
+        from bot.pipeline.jobs import sweep
 
         interval_ms = int(self.app.config["SWEEP_INTERVAL_SECONDS"] * 1000)
         if not self.connection.set(self.sweep_key, self.owner, nx=True, px=interval_ms):

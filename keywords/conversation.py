@@ -6,7 +6,7 @@ here and the message goes on to the later groups as if there were none."""
 from __future__ import annotations
 
 from bot import flows
-from bot.inbound import Conversation, Outcome
+from bot.pipeline.inbound import Conversation, Outcome
 from keywords.registry import CONVERSATION, handles
 from keywords.text import Parsed
 

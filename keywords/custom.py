@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from bot import flows, templates
 from bot.contacts import add_to_group, contact_for, group_named, remove_from_group
-from bot.inbound import Conversation, Outcome, forward_later
+from bot.pipeline.inbound import Conversation, Outcome, forward_later
 from keywords.registry import CUSTOM, handles
 from keywords.text import Parsed
 from models import Contact, Keyword

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 
-from bot.inbound import Conversation, Outcome
+from bot.pipeline.inbound import Conversation, Outcome
 from bot.templates import fill_reply
 from keywords.registry import FALLBACK, handles
 from keywords.text import Parsed

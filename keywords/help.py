@@ -4,7 +4,7 @@ to stop."""
 
 from __future__ import annotations
 
-from bot.inbound import Conversation, Outcome
+from bot.pipeline.inbound import Conversation, Outcome
 from bot.templates import fill_reply
 from keywords.registry import HELP, handles
 from keywords.text import Parsed

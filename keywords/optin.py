@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot import consent
 from bot.blocklist import is_blocked, unblock
-from bot.inbound import Conversation, Outcome
+from bot.pipeline.inbound import Conversation, Outcome
 from keywords.registry import OPT_IN, handles
 from keywords.text import Parsed
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bot import consent, flows
 from bot.blocklist import block
-from bot.inbound import Conversation, Outcome
+from bot.pipeline.inbound import Conversation, Outcome
 from keywords.registry import OPT_OUT, handles
 from keywords.text import Parsed
 

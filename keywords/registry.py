@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from types import ModuleType
 
-from bot.inbound import Conversation, Outcome
+from bot.pipeline.inbound import Conversation, Outcome
 from keywords.text import Parsed, parse
 
 OPT_OUT, OPT_IN, HELP, CONVERSATION, SAVE, CUSTOM, FALLBACK = range(1, 8)
@@ -50,7 +50,7 @@ class Handler:
 
 
 class Router:
-    """The keyword router: callable on a Conversation, as `bot.inbound` expects."""
+    """The keyword router: callable on a Conversation, as `bot.pipeline.inbound` expects."""
 
     def __init__(self, modules: Iterable[ModuleType]) -> None:
         handlers = [

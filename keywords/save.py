@@ -9,7 +9,7 @@ other groups kept). `SAVE` alone answers with its usage.
 from __future__ import annotations
 
 from bot.contacts import add_to_group, group_named, save_contact
-from bot.inbound import Conversation, Outcome
+from bot.pipeline.inbound import Conversation, Outcome
 from keywords.registry import SAVE, handles
 from keywords.text import Parsed
 

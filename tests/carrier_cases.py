@@ -14,8 +14,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from bot.outbound import Draft, accept
-from bot.statuses import Status
+from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.statuses import Status
 from models import (
     BlockEntry,
     Carrier,

@@ -7,7 +7,7 @@ import pytest
 import bot.api.routes  # noqa: F401  (declares the routes)
 from bot.api.schema import ENDPOINTS
 from bot.apikeys import create_key
-from bot.statuses import Status
+from bot.pipeline.statuses import Status
 from models import Account, Batch, BlockEntry, Contact, Group, Keyword, LedgerEntry, OutboundMessage, VirtualNumber
 from tests.api_paths import fill
 
@@ -277,7 +277,7 @@ def test_group_send_answers_at_once_and_fans_out_in_jobs(client, shop, run_worke
     assert OutboundMessage.select().count() == 0
     run_worker()
     assert OutboundMessage.select().count() == 25
-    from bot.batches import fan_out
+    from bot.pipeline.batches import fan_out
 
     batch = answer.json["batch"]["id"]
     assert fan_out(batch) == "skipped"  # a re-run of a done batch sends nobody twice

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.apikeys import create_key, revoke
-from bot.outbound import Draft, accept
+from bot.pipeline.outbound import Draft, accept
 from models import BlockEntry, Contact, Group, GroupMember, db
 
 

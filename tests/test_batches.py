@@ -8,9 +8,9 @@ import re
 import pytest
 
 from bot.apikeys import create_key
-from bot.batches import fan_out
-from bot.sending import Send, send_to_phones
-from bot.statuses import Status
+from bot.pipeline.batches import fan_out
+from bot.pipeline.sending import Send, send_to_phones
+from bot.pipeline.statuses import Status
 from models import Account, Batch, BlockEntry, Contact, Group, GroupMember, OutboundMessage
 from tests.console_helpers import log_in, make_user
 from webhooks.simulator import fail_recipient

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.jobs import sweep
+from bot.pipeline.jobs import sweep
 from models import InboundMessage, InboundPart, utcnow
 from tests.carrier_cases import NUMBER, PHONE
 from tests.test_webhooks_vonage import signer

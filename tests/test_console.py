@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import statuses
+from bot.pipeline import statuses
 from models import Account, InboundMessage, MessageEvent, OutboundMessage
 from tests.console_helpers import NUMBER, PHONE, csrf_of, log_in, make_user, setup_account
 

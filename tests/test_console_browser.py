@@ -16,7 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from bot.statuses import Status
+from bot.pipeline.statuses import Status
 from models import BlockEntry, Contact, Group, GroupMember, InboundMessage, Keyword, OutboundMessage, utcnow
 from tests.console_helpers import NUMBER, PASSWORD, PHONE, make_user, setup_account
 

@@ -9,7 +9,7 @@ from werkzeug import Request, Response
 
 from bot.apikeys import create_key
 from bot.carriers import InboundSms
-from bot.inbound import receive
+from bot.pipeline.inbound import receive
 from models import OutboundMessage
 
 PHONE, NUMBER = "+46731234567", "+46700000001"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.carriers import InboundSms
-from bot.inbound import receive
+from bot.pipeline.inbound import receive
 from models import Effect
 
 

@@ -8,8 +8,8 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from bot.pipeline.statuses import Status
 from bot.signing import sign
-from bot.statuses import Status
 from models import Contact, Group, InboundMessage, MessageEvent, OutboundMessage
 
 

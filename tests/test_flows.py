@@ -15,7 +15,7 @@ import pytest
 from bot.apikeys import create_key
 from bot.carriers import InboundSms
 from bot.flows import validate_flow
-from bot.inbound import receive
+from bot.pipeline.inbound import receive
 from models import BlockEntry, Contact, Conversation, InboundMessage, Keyword, OutboundMessage, db, utcnow
 
 NUMBER, ANNA, BO = "+46700000001", "+46731234567", "+46731234568"

@@ -11,9 +11,9 @@ from werkzeug import Request, Response
 
 from bot.apikeys import create_key
 from bot.carriers import InboundSms
-from bot.inbound import receive
+from bot.pipeline.inbound import receive
+from bot.pipeline.statuses import Status
 from bot.signing import account_secret, verify
-from bot.statuses import Status
 from models import InboundMessage, Keyword, OutboundMessage
 
 PHONE, NUMBER = "+46731234567", "+46700000001"

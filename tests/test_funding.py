@@ -6,8 +6,8 @@ import threading
 
 from peewee import fn
 
-from bot.outbound import Draft, accept
-from bot.statuses import Status
+from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.statuses import Status
 from models import Account, LedgerEntry, OutboundMessage, db
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot import imports
 from bot.apikeys import create_key
-from bot.jobs import sweep
+from bot.pipeline.jobs import sweep
 from bot.redis_conn import get_redis
 from models import Contact, ContactImport, Group, GroupMember, ImportFile, utcnow
 

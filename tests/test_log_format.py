@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from bot.logformat import JsonFormatter
-from bot.outbound import Draft, accept
+from bot.pipeline.outbound import Draft, accept
 from models import db
 
 

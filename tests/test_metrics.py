@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.queue import get_queue
+from bot.pipeline.queue import get_queue
 from tests.console_helpers import NUMBER, PHONE, setup_account
 
 

@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from bot import netguard
 from bot.apikeys import create_key
 from bot.carriers import InboundSms
-from bot.inbound import receive
+from bot.pipeline.inbound import receive
 from models import InboundMessage
 
 PHONE, NUMBER = "+46731234567", "+46700000001"

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from bot.apikeys import create_key
+from bot.pipeline.statuses import Status
 from bot.signing import HEADER, sign
-from bot.statuses import Status
 from models import Contact, InboundMessage, Keyword, MessageEvent, OutboundMessage, VirtualNumber
 
 MOBILE, NUMBER = "+46731234567", "+46700000001"

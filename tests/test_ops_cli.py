@@ -9,7 +9,7 @@ import sys
 from rq.registry import FailedJobRegistry
 
 from bot.passwords import verify_password
-from bot.queue import get_queue
+from bot.pipeline.queue import get_queue
 from models import User
 from tests.console_helpers import setup_account
 

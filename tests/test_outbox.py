@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from redis import Redis
 
-from bot.jobs import sweep
-from bot.outbound import Draft, accept, advance
+from bot.pipeline.jobs import sweep
+from bot.pipeline.outbound import Draft, accept, advance
+from bot.pipeline.statuses import Status
 from bot.redis_conn import get_redis
 from bot.signing import sign
-from bot.statuses import Status
 from models import InboundMessage, OutboundMessage, db, utcnow
 
 MOBILE = "+46731234567"
@@ -91,7 +91,7 @@ def test_a_job_taken_by_a_worker_that_died_before_claiming_is_enqueued_again(app
     """RQ still says "started" (the worker died holding the job); the row says 102 and long unclaimed."""
     from rq.job import JobStatus
 
-    from bot.queue import get_queue, send_job_id
+    from bot.pipeline.queue import get_queue, send_job_id
 
     account, carrier = shop
     with db.atomic():

@@ -10,8 +10,8 @@ import time
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from bot.outbound import Draft, accept
-from bot.statuses import Status
+from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.statuses import Status
 from models import OutboundMessage, db
 
 CAP = 5

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.outbound import Draft, accept, advance, cancel
-from bot.statuses import Status
+from bot.pipeline.outbound import Draft, accept, advance, cancel
+from bot.pipeline.statuses import Status
 from models import Account, BlockEntry, LedgerEntry, MessageEvent, OutboundMessage, db
 
 MOBILE = "+46731234567"

@@ -10,7 +10,7 @@ import pytest
 from bot.apikeys import create_key
 from bot.carriers import ConcatPart as PartInfo
 from bot.carriers import InboundSms
-from bot.inbound import receive
+from bot.pipeline.inbound import receive
 from models import BlockEntry, Contact, Conversation, InboundMessage, InboundPart, Keyword
 
 NUMBER, OTHER_NUMBER = "+46700000001", "+46700000002"

@@ -12,10 +12,10 @@ from pytest_httpserver import HTTPServer
 from rq.registry import ScheduledJobRegistry
 
 from bot.apikeys import create_key
-from bot.jobs import send_message
-from bot.queue import get_queue, send_job_id
+from bot.pipeline.jobs import send_message
+from bot.pipeline.queue import get_queue, send_job_id
+from bot.pipeline.statuses import Status
 from bot.signing import sign
-from bot.statuses import Status
 from models import Account, MessageEvent, OutboundMessage
 
 LOS_ANGELES = "+14155552671"

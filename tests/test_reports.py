@@ -10,10 +10,10 @@ from pytest_httpserver import HTTPServer
 from rq.registry import ScheduledJobRegistry
 from werkzeug import Response
 
-from bot.outbound import Draft, accept
-from bot.queue import get_queue
+from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.queue import get_queue
+from bot.pipeline.statuses import Status
 from bot.signing import sign
-from bot.statuses import Status
 from models import MessageEvent, OutboundMessage, PendingReport, db, utcnow
 
 PHONE = "+46731234567"

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.carriers import InboundSms
-from bot.inbound import receive
-from bot.statuses import Status
+from bot.pipeline.inbound import receive
+from bot.pipeline.statuses import Status
 from keywords.optin import CONFIRMATION as OPT_IN_REPLY
 from keywords.optout import CONFIRMATION as OPT_OUT_REPLY
 from keywords.save import USAGE

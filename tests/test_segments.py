@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.segments import GSM7, UCS2, count_segments, pack
+from bot.pipeline.segments import GSM7, UCS2, count_segments, pack
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 👨‍👩‍👧, 8 UTF-16 units
 

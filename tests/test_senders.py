@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bot.apikeys import create_key
-from bot.batches import fan_out
 from bot.carriers import InboundSms
-from bot.inbound import receive
-from bot.sending import Send, send_to_group
-from bot.statuses import Status
+from bot.pipeline.batches import fan_out
+from bot.pipeline.inbound import receive
+from bot.pipeline.sending import Send, send_to_group
+from bot.pipeline.statuses import Status
 from models import Account, Contact, Group, GroupMember, MessageEvent, OutboundMessage
 
 MOBILE = "+46731234567"

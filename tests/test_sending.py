@@ -8,9 +8,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from bot.outbound import Draft, accept
-from bot.queue import enqueue_send
-from bot.statuses import Status
+from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.queue import enqueue_send
+from bot.pipeline.statuses import Status
 from models import Account, MessageEvent, OutboundMessage, db
 
 MOBILE = "+46731234567"

@@ -9,7 +9,7 @@ import pytest
 
 from bot.apikeys import create_key
 from bot.carriers import InboundSms
-from bot.inbound import receive
+from bot.pipeline.inbound import receive
 from bot.templates import REPLY_NAMES, TemplateError, check, render
 from models import Contact, Keyword, OutboundMessage, VirtualNumber
 

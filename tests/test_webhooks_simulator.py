@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from bot.statuses import Status
+from bot.pipeline.statuses import Status
 from models import MessageEvent, OutboundMessage
 from webhooks.simulator import fail_recipient, sent_messages
 

@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from bot.carriers import SendError, Submission, adapter_for
-from bot.reports import apply_pending
+from bot.pipeline.reports import apply_pending
 from models import BlockEntry, InboundMessage, OutboundMessage
 from tests.carrier_cases import BAD_SIGNATURE, NUMBER, PHONE, UNSIGNED, UPSTREAM_ID, Case, run, tracked_message
 from webhooks.twilio import EMPTY_TWIML, signature, url_variants

@@ -11,9 +11,9 @@ import time
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from bot.jobs import sweep
-from bot.outbound import Draft, accept
-from bot.statuses import Status
+from bot.pipeline.jobs import sweep
+from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.statuses import Status
 from models import MessageEvent, OutboundMessage, db
 
 

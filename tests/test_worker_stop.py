@@ -7,13 +7,13 @@ import signal
 
 import pytest
 
-import bot.jobs
+import bot.pipeline.jobs
 from bot.worker import run_worker
 
 
 @pytest.mark.timeout(30)
 def test_sigterm_during_the_sweep_stops_the_worker_after_the_sweep(app, monkeypatch):
-    real_sweep = bot.jobs.sweep
+    real_sweep = bot.pipeline.jobs.sweep
     sweeps: list[str] = []
 
     def sweep_interrupted_by_sigterm() -> None:
@@ -22,7 +22,7 @@ def test_sigterm_during_the_sweep_stops_the_worker_after_the_sweep(app, monkeypa
         real_sweep()
         sweeps.append("finished")
 
-    monkeypatch.setattr(bot.jobs, "sweep", sweep_interrupted_by_sigterm)
+    monkeypatch.setattr(bot.pipeline.jobs, "sweep", sweep_interrupted_by_sigterm)
 
     assert run_worker(app, burst=False, with_scheduler=True) is False  # returned: the worker stopped
 

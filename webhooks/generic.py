@@ -22,7 +22,7 @@ import logging
 
 from flask import Request, current_app
 
-from bot import signing, statuses
+from bot import signing
 from bot.carriers import (
     CarrierAdapter,
     InboundSms,
@@ -35,6 +35,7 @@ from bot.carriers import (
     raise_for_send_status,
     register,
 )
+from bot.pipeline import statuses
 from models import Carrier
 from webhooks.fields import json_object, message_text, optional_text, optional_time, text
 

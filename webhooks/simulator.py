@@ -18,10 +18,11 @@ import uuid
 import requests
 from flask import Request, current_app
 
-from bot import signing, statuses
+from bot import signing
 from bot.carriers import Submission, Submitted, register
 from bot.phones import mask
-from bot.queue import get_queue
+from bot.pipeline import statuses
+from bot.pipeline.queue import get_queue
 from bot.redis_conn import get_redis
 from models import Carrier
 from webhooks.generic import Generic

@@ -45,7 +45,7 @@ from bot.carriers import (
     raise_for_send_status,
     register,
 )
-from bot.statuses import Status
+from bot.pipeline.statuses import Status
 from models import Carrier
 from webhooks.fields import message_text, optional_text, text
 

@@ -12,8 +12,8 @@ from flask import Blueprint, Response, request
 from bot import carriers, environment
 from bot.carriers import WebhookError
 from bot.errors import ApiError
-from bot.inbound import receive
-from bot.reports import apply_report
+from bot.pipeline.inbound import receive
+from bot.pipeline.reports import apply_report
 from models import Carrier
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")

@@ -38,8 +38,8 @@ from bot.carriers import (
     raise_for_send_status,
     register,
 )
-from bot.segments import UCS2
-from bot.statuses import Status
+from bot.pipeline.segments import UCS2
+from bot.pipeline.statuses import Status
 from models import Carrier
 from webhooks.fields import concat_part, form_or_json, message_text, optional_text, text
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from flask import g, request
 from peewee import fn
 
-from bot import statuses
 from bot.api import account_url, owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
@@ -16,8 +15,9 @@ from bot.api.serialize import inbound as inbound_json
 from bot.api.serialize import message as message_json
 from bot.contacts import group_named
 from bot.errors import ApiError
-from bot.outbound import cancel
-from bot.sending import Send, SendRefused, send_to_group, send_to_phones
+from bot.pipeline import statuses
+from bot.pipeline.outbound import cancel
+from bot.pipeline.sending import Send, SendRefused, send_to_group, send_to_phones
 from models import InboundMessage, MessageEvent, OutboundMessage, TrackedLink, VirtualNumber, utcnow
 
 EARLIEST = datetime(1970, 1, 1)

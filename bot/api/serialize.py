@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot import segments, statuses
+from bot.pipeline import segments, statuses
 from models import (
     Account,
     ApiKey,

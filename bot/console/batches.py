@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import abort, g, render_template, request
 
-from bot import statuses
 from bot.batch_progress import own_batch, progress
 from bot.console import bp
 from bot.console.auth import login_required
+from bot.pipeline import statuses
 from models import OutboundMessage
 
 PAGE = 50

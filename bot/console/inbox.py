@@ -14,11 +14,12 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from peewee import JOIN, fn
 from werkzeug.wrappers import Response
 
-from bot import phones, statuses
+from bot import phones
 from bot.console import bp
 from bot.console.auth import current_user, login_required
 from bot.contacts import create_or_get
-from bot.sending import Send, SendRefused, send_to_phones
+from bot.pipeline import statuses
+from bot.pipeline.sending import Send, SendRefused, send_to_phones
 from models import Contact, InboundMessage, InboxRead, OutboundMessage, VirtualNumber
 
 LIMIT = 100

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import abort, g, render_template
 
-from bot import statuses
 from bot.console import bp
 from bot.console.auth import login_required
+from bot.pipeline import statuses
 from models import MessageEvent, OutboundMessage
 
 

@@ -8,11 +8,11 @@ from typing import Any
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from bot import statuses
 from bot.console import bp
 from bot.console.auth import login_required
+from bot.pipeline import statuses
+from bot.pipeline.sending import Send, SendRefused, send_to_group, send_to_phones
 from bot.preview import group_size, preview
-from bot.sending import Send, SendRefused, send_to_group, send_to_phones
 from models import Group, VirtualNumber
 
 MAX_PHONES = 1000

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from peewee import fn
 
-from bot import statuses
+from bot.pipeline import statuses
 from models import Account, BlockEntry, InboundMessage, LedgerEntry, OutboundMessage, VirtualNumber, utcnow
 
 DAYS = 30

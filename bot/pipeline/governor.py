@@ -27,7 +27,7 @@ from flask import current_app
 from phonenumbers import timezone as number_timezones
 from redis import Redis
 
-from bot.statuses import Status
+from bot.pipeline.statuses import Status
 from models import Carrier, OutboundMessage
 
 WINDOW_SCRIPT = """

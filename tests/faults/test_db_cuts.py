@@ -10,10 +10,10 @@ import time
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from bot.jobs import sweep
-from bot.outbound import Draft, accept
+from bot.pipeline.jobs import sweep
+from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.statuses import Status
 from bot.signing import sign
-from bot.statuses import Status
 from models import Account, InboundMessage, OutboundMessage, db
 from tests.faults.support import cut_connections, postgres_only
 

@@ -9,8 +9,8 @@ from collections import Counter
 
 import pytest
 
-from bot.outbound import Draft, accept
-from bot.statuses import Status
+from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.statuses import Status
 from models import Account, LedgerEntry, MessageEvent, OutboundMessage, db
 from tests.faults.support import wait_until
 

@@ -7,10 +7,10 @@ import json
 import threading
 from datetime import timedelta
 
-from bot.jobs import sweep
-from bot.outbound import Draft, accept, advance
+from bot.pipeline.jobs import sweep
+from bot.pipeline.outbound import Draft, accept, advance
+from bot.pipeline.statuses import Status
 from bot.signing import sign
-from bot.statuses import Status
 from models import OutboundMessage, PendingReport, db, utcnow
 
 PHONE = "+46731234567"

@@ -17,7 +17,7 @@ from redis import Redis
 
 from bot.apikeys import create_key
 from bot.carriers import InboundSms
-from bot.inbound import receive
+from bot.pipeline.inbound import receive
 from bot.signing import sign
 from models import Batch, Contact, Effect, Group, GroupMember, InboundMessage, OutboundMessage, utcnow
 from tests.faults.conftest import assert_books_balance, fresh_reads, funded, kill, wait_for

@@ -30,9 +30,9 @@ from peewee import InterfaceError, OperationalError
 from bot import carriers, metrics
 from bot.carriers import CarrierAdapter, SendError, Submission, Submitted
 from bot.db import replace_connection
-from bot.outbound import advance, record
-from bot.reports import apply_pending
-from bot.statuses import Status
+from bot.pipeline.outbound import advance, record
+from bot.pipeline.reports import apply_pending
+from bot.pipeline.statuses import Status
 from models import Carrier, OutboundMessage, db, utcnow
 
 log = logging.getLogger("smsbot.jobs")

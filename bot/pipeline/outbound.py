@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import callbacks, inputguard, links, phones, segments
+from bot import callbacks, inputguard, links, phones
+from bot.pipeline import segments
 from bot.pipeline.governor import QuietHours, quiet_until
-from bot.queue import enqueue_send
-from bot.statuses import Status, is_final, predecessors, rank
+from bot.pipeline.queue import enqueue_send
+from bot.pipeline.statuses import Status, is_final, predecessors, rank
 from models import (
     Account,
     BlockEntry,

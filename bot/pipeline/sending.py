@@ -2,7 +2,7 @@
 
 Each recipient becomes one message through the same pipeline as a reply (`outbound.accept`).
 `{unsubscribe_url}` in the text becomes the recipient's own unsubscribe link, when the account has the
-stop service on. A group send answers at once with its Batch row; fan-out jobs (bot/batches.py) accept
+stop service on. A group send answers at once with its Batch row; fan-out jobs (bot/pipeline/batches.py) accept
 the members a chunk per transaction, each message keyed by (batch, recipient), so nobody gets two.
 A send to two or more phones is one batch too, written done at once (its messages exist on return); a
 list naming the same phone twice, in any spelling, is refused before anything is written.
@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot import inputguard, phones
-from bot.outbound import Draft, Route, accept, route_for
-from bot.queue import enqueue_job_after_commit
+from bot.pipeline.outbound import Draft, Route, accept, route_for
+from bot.pipeline.queue import enqueue_job_after_commit
 from bot.unsubscribe import PLACEHOLDER, link_for
 from models import Account, Batch, Group, GroupMember, OutboundMessage, db, utcnow
 
-FAN_OUT_JOB = "bot.batches.fan_out"
+FAN_OUT_JOB = "bot.pipeline.batches.fan_out"
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def send_to_phones(send: Send, recipients: list[str]) -> list[OutboundMessage]:
 
 
 def send_to_group(send: Send, group: Group) -> Batch:
-    """Accept a group send: a Batch row now, its messages by fan-out jobs (bot/batches.py) after commit."""
+    """Accept a group send: a Batch row now, its messages by fan-out jobs (bot/pipeline/batches.py) after commit."""
     check(send)
     with db.atomic():
         batch = new_batch(send, GroupMember.select().where(GroupMember.group == group).count(), group)

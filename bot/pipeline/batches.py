@@ -14,9 +14,9 @@ from datetime import timedelta
 from flask import current_app
 from peewee import IntegrityError
 
-from bot.outbound import accept, route_for
-from bot.queue import enqueue_job, enqueue_job_after_commit
-from bot.sending import FAN_OUT_JOB, Send, draft
+from bot.pipeline.outbound import accept, route_for
+from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
+from bot.pipeline.sending import FAN_OUT_JOB, Send, draft
 from models import Batch, Contact, GroupMember, db, utcnow
 
 

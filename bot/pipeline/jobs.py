@@ -16,14 +16,15 @@ from typing import Any, TypeVar
 from flask import current_app
 from rq import get_current_job
 
-from bot import batches, concat, flows, imports, outbox, reports
+from bot import flows, imports, outbox
 from bot.api import idempotency
-from bot.handoff import hand_off
-from bot.outbound import advance
+from bot.pipeline import batches, concat, reports
 from bot.pipeline.governor import pacing_delay
-from bot.queue import enqueue_send
+from bot.pipeline.handoff import hand_off
+from bot.pipeline.outbound import advance
+from bot.pipeline.queue import enqueue_send
+from bot.pipeline.statuses import Status
 from bot.redis_conn import get_redis
-from bot.statuses import Status
 from models import OutboundMessage, db, utcnow
 
 log = logging.getLogger("smsbot.jobs")
@@ -67,7 +68,7 @@ def claim(message_id: int) -> bool:
 
 @with_connection
 def send_message(message_id: int, reserved: bool = False) -> str:
-    """Submit one message to its carrier and record the answer (bot/handoff.py); RetryLater for RQ.
+    """Submit one message to its carrier and record the answer (bot/pipeline/handoff.py); RetryLater for RQ.
 
     A carrier with a cap (`mps`) may first have the job re-scheduled for the message's moment (the send
     governor, bot/pipeline/governor.py): the message waits at its status, unclaimed.

@@ -3,7 +3,7 @@
 A report may arrive before the send job has committed the carrier's answer (the carrier reports at
 once). It is then kept as a PendingReport and applied by whichever comes last: the report's webhook
 looks for the message again after storing it, the send job applies pending reports after committing
-the answer (bot/handoff.py), and the sweeper applies any that still match (`sweep_pending`). Each of
+the answer (bot/pipeline/handoff.py), and the sweeper applies any that still match (`sweep_pending`). Each of
 those reads what the other committed, so no interleaving leaves a report parked; applying one twice is
 harmless (a repeated event is stored once). Reports for ids never seen expire after the validity period.
 
@@ -20,7 +20,7 @@ from peewee import IntegrityError
 
 from bot.blocklist import block
 from bot.carriers import StatusReport
-from bot.outbound import advance
+from bot.pipeline.outbound import advance
 from models import Carrier, OutboundMessage, PendingReport, db, utcnow
 
 

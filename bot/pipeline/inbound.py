@@ -17,8 +17,8 @@ from flask import current_app
 
 from bot import outbox, phones
 from bot.carriers import InboundSms
-from bot.concat import reassemble
-from bot.outbound import Draft, accept
+from bot.pipeline.concat import reassemble
+from bot.pipeline.outbound import Draft, accept
 from models import (
     Account,
     Carrier,

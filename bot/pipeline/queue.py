@@ -46,9 +46,11 @@ def enqueue_send(message_id: int, send_at: datetime | None = None, *, reserved: 
     }
     try:
         if send_at and send_at > datetime.now(UTC).replace(tzinfo=None):
-            queue.enqueue_at(send_at.replace(tzinfo=UTC), "bot.jobs.send_message", message_id, reserved, **options)
+            queue.enqueue_at(
+                send_at.replace(tzinfo=UTC), "bot.pipeline.jobs.send_message", message_id, reserved, **options
+            )
         else:
-            queue.enqueue("bot.jobs.send_message", message_id, reserved, **options)
+            queue.enqueue("bot.pipeline.jobs.send_message", message_id, reserved, **options)
     except RedisError as exc:
         current_app.logger.warning("message %s not enqueued, left in the outbox: %s", message_id, exc)
         return False
