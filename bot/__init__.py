@@ -21,6 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from bot import (
         api,
         bodylimits,
+        cache,
         cli,
         config,
         console,
@@ -45,6 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     configure_logging(app)
     bodylimits.init_app(app)
     db.init_app(app)
+    cache.init_app(app)
     errors.init_app(app)
     inputguard.init_app(app)
     webhooks.init_app(app)

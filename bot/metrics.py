@@ -6,13 +6,19 @@ by carrier and outcome, outbound messages by current status, queue depth and fai
 histograms (webhook handling, carrier submission) are observed where the work happens and kept as bucket
 counters in one Redis hash each, which every process increments; a scrape reads them back. So no
 prometheus_client multiprocess directory is needed, and a Redis outage only loses observations.
+A process buffers its observations and sends them in one pipelined round trip at most every
+METRICS_FLUSH_SECONDS (a timer started by the first observation after a flush, and a scrape answered by
+this process): a webhook pays no Redis write of its own, and the histograms lag up to about a second.
 """
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import logging
+import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -42,17 +48,60 @@ def histogram_key(name: str) -> str:
     return f"smsbot:metrics:{name}"
 
 
+class Buffer:
+    """Observations of one process not yet added to the Redis hashes: {(histogram, field): amount}."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.pending: Counter[tuple[str, str]] = Counter()
+        self.timer: threading.Timer | None = None
+
+    def add(self, name: str, labels: tuple[str, ...], seconds: float) -> None:
+        bucket = next((str(bound) for bound in BUCKETS if seconds <= bound), "+Inf")
+        prefix = "\x1f".join(labels)
+        with self.lock:
+            self.pending[(name, f"{prefix}\x1e{bucket}")] += 1
+            self.pending[(name, f"{prefix}\x1esum")] += seconds
+            if self.timer is None:
+                self.timer = threading.Timer(float(self.app.config["METRICS_FLUSH_SECONDS"]), self.flush)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def flush(self) -> None:
+        """Send what is pending in one round trip (never raises: metrics are best effort)."""
+        with self.lock:
+            pending, self.pending = self.pending, Counter()
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+        if not pending:
+            return
+        try:
+            pipe = get_redis(self.app).pipeline(transaction=False)
+            for (name, field), amount in pending.items():
+                if field.endswith("\x1esum"):
+                    pipe.hincrbyfloat(histogram_key(name), field, amount)
+                else:
+                    pipe.hincrby(histogram_key(name), field, int(amount))
+            pipe.execute()
+        except RedisError as exc:
+            log.debug("%d metric observations not recorded: %s", len(pending), exc)
+
+
+_buffers: weakref.WeakSet[Buffer] = weakref.WeakSet()
+
+
+@atexit.register
+def flush_all() -> None:
+    """A process on its way out sends what it still holds."""
+    for buffer in list(_buffers):
+        buffer.flush()
+
+
 def observe(name: str, labels: tuple[str, ...], seconds: float) -> None:
-    """Count one observation in the shared Redis histogram `name` (never raises: metrics are best effort)."""
-    bucket = next((str(bound) for bound in BUCKETS if seconds <= bound), "+Inf")
-    prefix = "\x1f".join(labels)
-    try:
-        pipe = get_redis(current_app).pipeline(transaction=False)
-        pipe.hincrby(histogram_key(name), f"{prefix}\x1e{bucket}", 1)
-        pipe.hincrbyfloat(histogram_key(name), f"{prefix}\x1esum", seconds)
-        pipe.execute()
-    except RedisError as exc:
-        log.debug("metric %s not recorded: %s", name, exc)
+    """Count one observation in the shared Redis histogram `name`, within about a second (see above)."""
+    current_app.extensions["smsbot.metrics"].add(name, labels, seconds)
 
 
 def timed_submit(carrier: Carrier, submission: carriers.Submission) -> carriers.Submitted:
@@ -167,12 +216,14 @@ def scrape() -> Response:
             return Response(
                 "a valid metrics token is required\n", 401, {"WWW-Authenticate": "Bearer"}, mimetype="text/plain"
             )
+    current_app.extensions["smsbot.metrics"].flush()  # this process's own observations are not behind
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Collector())  # type: ignore[arg-type]
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def init_app(app: Flask) -> None:
+    _buffers.add(app.extensions.setdefault("smsbot.metrics", Buffer(app)))
     app.add_url_rule("/metrics", "metrics", scrape, methods=["GET"])
 
     @app.before_request

@@ -9,7 +9,7 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from bot import carriers, environment
+from bot import cache, carriers, environment
 from bot.carriers import WebhookError
 from bot.errors import ApiError
 from bot.pipeline.inbound import receive
@@ -21,7 +21,7 @@ log = logging.getLogger("smsbot.webhooks")
 
 
 def carrier_and_adapter(name: str) -> tuple[Carrier, carriers.CarrierAdapter]:
-    carrier = Carrier.get_or_none(Carrier.name == name) if "\x00" not in name else None
+    carrier = cache.carrier_named(name) if "\x00" not in name else None
     if carrier is None:
         raise ApiError(404, "not_found", f"no carrier named {name!r}")
     adapter = carriers.adapter_for(carrier.kind)

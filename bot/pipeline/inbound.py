@@ -15,7 +15,7 @@ from functools import cached_property
 
 from flask import current_app
 
-from bot import outbox, phones
+from bot import cache, outbox, phones
 from bot.carriers import InboundSms
 from bot.pipeline.concat import reassemble
 from bot.pipeline.outbound import Draft, accept
@@ -40,7 +40,6 @@ class Conversation:
 
     message: InboundMessage
     number: VirtualNumber
-    account: Account
     phone: str
     text: str
     carrier_replied: bool = False
@@ -73,10 +72,15 @@ class Conversation:
         self.replies.append(message)
         return message
 
+    @property
+    def account(self) -> Account:
+        """The number's account, read when a handler first needs it (a message that matches nothing never does)."""
+        return self.number.account
+
     @cached_property
     def keywords(self) -> list[Keyword]:
-        """The number's custom keywords, read once per message however many handlers look."""
-        return list(Keyword.select().where(Keyword.number == self.number))
+        """The number's custom keywords (bot/cache.py), read once per message however many handlers look."""
+        return cache.keywords_of(self.number.id)
 
     def replies_last_hour(self) -> int:
         since = utcnow() - timedelta(hours=1)
@@ -133,13 +137,7 @@ def receive(carrier: Carrier, sms: InboundSms) -> InboundMessage | None:
 
 
 def route(message: InboundMessage, carrier_replied: bool) -> None:
-    number = (
-        VirtualNumber.select(VirtualNumber, Account, Carrier)
-        .join_from(VirtualNumber, Account)
-        .join_from(VirtualNumber, Carrier)
-        .where(VirtualNumber.number == message.recipient)
-        .first()
-    )
+    number = cache.number_for(message.recipient)
     if number is None:
         message.outcome = "unrouted"
     elif number.carrier_id != message.carrier_id:
@@ -153,7 +151,6 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
         conversation = Conversation(
             message=message,
             number=number,
-            account=number.account,
             phone=message.sender,
             text=message.body,
             carrier_replied=carrier_replied,
@@ -209,7 +206,5 @@ def forward_later(message: InboundMessage, url: str, keyword: str = "") -> None:
 def reply_to_inbound(message: InboundMessage, body: str) -> OutboundMessage | None:
     """Reply to a stored inbound from outside the router (a business bot's answer), with the same limits."""
     number = message.number
-    conversation = Conversation(
-        message=message, number=number, account=number.account, phone=message.sender, text=message.body
-    )
+    conversation = Conversation(message=message, number=number, phone=message.sender, text=message.body)
     return conversation.reply(body)

@@ -1,0 +1,185 @@
+"""An in-process cache of the rows every webhook reads: carriers, virtual numbers and their keywords.
+
+Kept per app (so per process), filled on first use and dropped as a whole whenever any of those rows
+changes in any process. A version counter in Redis (`VERSION_KEY`) says when: every write to the carrier,
+virtual_number or keyword table, and every account deletion (it cascades to numbers), is seen by a peewee
+query hook (`watch`) and bumps the counter with INCR once its transaction has committed (`changed`). So
+every code path is covered, the API, the CLI, the console, the operator API and raw SQL alike, without
+each having to remember it. Bumping after the commit matters: a process that reads the new version
+then also reads the committed rows.
+
+A request compares the process's version with Redis once (one GET, on its first lookup) and starts an
+empty generation on a mismatch. When Redis does not answer, the request reads the database and the
+process drops what it holds, so nothing older than the current request is ever served. A change made
+while Redis was unreachable cannot bump the counter; as a safety net a generation is also dropped after
+`CACHE_MAX_AGE_SECONDS`.
+
+Rows are kept as plain frozen field tuples and every lookup builds a new model instance from them, so no
+peewee state (a loaded `number.account`, a dirty field) is shared between requests or threads. Instances
+handed out are for reading: nothing saves them. Outside a request (jobs, CLI) lookups read the database.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, has_request_context
+from peewee import Database, QueryEvent
+from redis.exceptions import RedisError
+
+from bot.redis_conn import get_redis
+from models import BaseModel, Carrier, Keyword, VirtualNumber, db
+
+log = logging.getLogger("smsbot.cache")
+VERSION_KEY = "smsbot:cache:version"
+# The writes that change what is cached: any to these tables, and deleting an account (its numbers cascade).
+WATCHED_WRITES = {
+    Carrier._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
+    VirtualNumber._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
+    Keyword._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
+    "account": ("DELETE FROM",),
+}
+
+M = TypeVar("M", bound=BaseModel)
+Row = tuple[tuple[str, Any], ...]
+
+
+@dataclass
+class Generation:
+    """What this process read since the version it was checked against."""
+
+    version: bytes | None
+    started: float = field(default_factory=time.monotonic)
+    rows: dict[tuple[str, object], Any] = field(default_factory=dict)
+
+
+@dataclass
+class Cache:
+    max_age: float
+    generation: Generation | None = None
+
+
+def frozen(instance: BaseModel) -> Row:
+    return tuple(instance.__data__.items())
+
+
+def thawed(model: type[M], row: Row) -> M:
+    """A new, clean instance of `model` holding `row` (JSON values copied: nothing is shared)."""
+    instance = model.__new__(model)
+    instance.__data__ = {name: copy.deepcopy(v) if isinstance(v, (list, dict)) else v for name, v in row}
+    instance._dirty = set()
+    instance.__rel__ = {}
+    return instance
+
+
+def current() -> Generation | None:
+    """This request's generation, checked against Redis on the request's first lookup; None: no cache."""
+    if not has_request_context():
+        return None
+    if "smsbot_cache" in g:
+        return g.smsbot_cache  # type: ignore[no-any-return]
+    cache: Cache = current_app.extensions["smsbot.cache"]
+    try:
+        version = get_redis(current_app).get(VERSION_KEY)
+    except RedisError as exc:
+        log.warning("cache not used for this request, Redis did not answer: %s", exc)
+        cache.generation = g.smsbot_cache = None
+        return None
+    generation = cache.generation
+    if generation is None or generation.version != version or time.monotonic() - generation.started > cache.max_age:
+        generation = cache.generation = Generation(version)
+    g.smsbot_cache = generation
+    return generation
+
+
+def cached(key: tuple[str, object], load: Callable[[], Any]) -> Any:
+    """`load()`'s answer for `key`, from this process's generation when it has it. A None is not kept
+    (a name nobody configured costs a query, not memory)."""
+    generation = current()
+    if generation is None:
+        return load()
+    if key in generation.rows:
+        return generation.rows[key]
+    value = load()
+    if value is not None:
+        generation.rows[key] = value
+    return value
+
+
+def carrier_named(name: str) -> Carrier | None:
+    row = cached(("carrier", name), lambda: _frozen_or_none(Carrier.get_or_none(Carrier.name == name)))
+    return None if row is None else thawed(Carrier, row)
+
+
+def carrier_by_id(carrier_id: int) -> Carrier | None:
+    row = cached(("carrier id", carrier_id), lambda: _frozen_or_none(Carrier.get_or_none(Carrier.id == carrier_id)))
+    return None if row is None else thawed(Carrier, row)
+
+
+def number_for(e164: str) -> VirtualNumber | None:
+    """The virtual number `e164`, with its carrier loaded; its account is read when first used."""
+    row = cached(("number", e164), lambda: _frozen_or_none(VirtualNumber.get_or_none(VirtualNumber.number == e164)))
+    if row is None:
+        return None
+    number = thawed(VirtualNumber, row)
+    carrier = carrier_by_id(number.carrier_id)
+    if carrier is not None:
+        number.carrier = carrier
+        number._dirty.clear()
+    return number
+
+
+def keywords_of(number_id: int) -> list[Keyword]:
+    """The number's custom keywords, as the router reads them."""
+    rows = cached(
+        ("keywords", number_id),
+        lambda: tuple(frozen(k) for k in Keyword.select().where(Keyword.number == number_id).order_by(Keyword.id)),
+    )
+    return [thawed(Keyword, row) for row in rows]
+
+
+def _frozen_or_none(instance: BaseModel | None) -> Row | None:
+    return None if instance is None else frozen(instance)
+
+
+def changed(app: Flask | None = None) -> None:
+    """Tell every process that cached rows changed. Call it after the change has committed.
+
+    Never raises: when Redis does not answer, other processes notice at the latest after
+    CACHE_MAX_AGE_SECONDS (this one at once).
+    """
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    cache: Cache | None = app.extensions.get("smsbot.cache")
+    if cache is not None:
+        cache.generation = None
+    try:
+        get_redis(app).incr(VERSION_KEY)
+    except RedisError as exc:
+        log.warning("cache version not bumped, Redis did not answer: %s", exc)
+
+
+def watch(app: Flask, database: Database) -> None:
+    """Bump the version after every committed write that changes cached rows (see the module docstring)."""
+    left, right = database.quote
+    prefixes = tuple(f"{verb} {left}{table}{right}" for table, verbs in WATCHED_WRITES.items() for verb in verbs)
+
+    def bump() -> None:
+        changed(app)
+
+    def hook(event: QueryEvent) -> None:
+        if event.exception is None and event.sql.startswith(prefixes):
+            if database.in_transaction() and bump in database._state.commit_callbacks:
+                return  # once per transaction
+            database.after_commit(bump)  # at once outside a transaction; dropped if it rolls back
+
+    database.query_hooks.append(hook)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["smsbot.cache"] = Cache(max_age=float(app.config["CACHE_MAX_AGE_SECONDS"]))
+    watch(app, db.obj)
