@@ -72,6 +72,7 @@ from peewee import IntegrityError
 from bot import spreadsheet, templates
 from bot.contacts import contact_for
 from bot.pipeline.inbound import Conversation
+from bot.prepared import Prepared
 from models import Contact, Keyword, VirtualNumber, db, utcnow
 from models import Conversation as Session
 
@@ -285,14 +286,21 @@ def finish(session: Session, outcome: str) -> None:
     session.save()
 
 
+def active_locked(key: str) -> Any:
+    query = Session.select().where(Session.active_key == key)  # unique: one row at most
+    return query.for_update() if db.for_update else query
+
+
+ACTIVE = Prepared(active_locked, [Session.active_key])  # read for every inbound routed
+
+
 def running(number: VirtualNumber, phone: str) -> Session | None:
     """The phone's active conversation on the number, locked for this transaction; None if there is none.
 
     An idle one past the timeout is ended as "expired", and one whose flow is gone or lost its current
     step as "cancelled": both return None, so the message is routed as usual.
     """
-    query = Session.select().where(Session.active_key == active_key(number, phone))
-    session = (query.for_update() if db.for_update else query).first()
+    session = ACTIVE.first(Session, active_key(number, phone))
     if session is None:
         return None
     if session.updated_at < idle_cutoff():

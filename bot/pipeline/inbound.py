@@ -19,6 +19,7 @@ from bot import cache, outbox, phones
 from bot.carriers import InboundSms
 from bot.pipeline.concat import reassemble
 from bot.pipeline.outbound import Draft, accept
+from bot.prepared import Prepared
 from models import (
     Account,
     Carrier,
@@ -105,6 +106,23 @@ class Outcome:
 
 Router = Callable[[Conversation], Outcome]
 
+STORED_COLUMNS = ("carrier", "carrier_message_id", "sender", "recipient", "body", "received_at")
+ROUTED_COLUMNS = ("number", "keyword", "action", "outcome")
+# One statement claims the (carrier, carrier message id) key: a retry inserts nothing and is answered with
+# the stored row, without the savepoint a failed INSERT would need on PostgreSQL.
+CLAIM = Prepared(
+    lambda *values: InboundMessage.insert(dict(zip(STORED_COLUMNS + ROUTED_COLUMNS[1:], values, strict=True)))
+    .on_conflict_ignore()
+    .returning(InboundMessage.id),
+    [getattr(InboundMessage, name) for name in STORED_COLUMNS + ROUTED_COLUMNS[1:]],
+)
+RECORD_ROUTE = Prepared(
+    lambda *values: InboundMessage.update(dict(zip(ROUTED_COLUMNS, values[:-1], strict=True))).where(
+        InboundMessage.id == values[-1]
+    ),
+    [*(getattr(InboundMessage, name) for name in ROUTED_COLUMNS), InboundMessage.id],
+)
+
 
 def receive(carrier: Carrier, sms: InboundSms) -> InboundMessage | None:
     """Store and route one inbound SMS; a carrier's retry of a stored message does nothing.
@@ -124,14 +142,12 @@ def receive(carrier: Carrier, sms: InboundSms) -> InboundMessage | None:
             "body": sms.text,
             "received_at": sms.received_at or utcnow(),
         }
-        # One statement claims the (carrier, carrier message id) key: a retry inserts nothing and is answered
-        # with the stored row, without the savepoint a failed INSERT would need on PostgreSQL.
-        stored = list(InboundMessage.insert(**fields).on_conflict_ignore().returning(InboundMessage.id).execute())
+        stored = CLAIM.execute(*(fields[name] for name in STORED_COLUMNS), "", "", "").fetchall()
         if not stored:
             return InboundMessage.get(
                 (InboundMessage.carrier == carrier) & (InboundMessage.carrier_message_id == sms.message_id)
             )
-        message = InboundMessage(id=stored[0].id, **fields)
+        message = InboundMessage(id=stored[0][0], **fields)
         route(message, sms.carrier_replied)
     return message
 
@@ -159,9 +175,7 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
         outcome = router(conversation)
         message.keyword, message.action = outcome.keyword[:COLUMN], outcome.action[:COLUMN]
         message.outcome = "reply limit reached" if conversation.reply_limited else outcome.outcome[:COLUMN]
-    InboundMessage.update(
-        number=message.number_id, keyword=message.keyword, action=message.action, outcome=message.outcome
-    ).where(InboundMessage.id == message.id).execute()
+    RECORD_ROUTE.execute(message.number_id, message.keyword, message.action, message.outcome, message.id)
     if number is not None:
         copy_and_forward(message, number)
     log.info(
