@@ -21,6 +21,7 @@ from peewee import IntegrityError
 from bot.blocklist import block
 from bot.carriers import StatusReport
 from bot.pipeline.outbound import advance
+from bot.prepared import Prepared
 from models import Carrier, OutboundMessage, PendingReport, db, utcnow
 
 
@@ -47,15 +48,26 @@ def apply_report(carrier: Carrier, report: StatusReport) -> bool:
     return True
 
 
+# What applying a report reads of its message (the status change itself reads the row it locks).
+BY_UPSTREAM_ID = Prepared(
+    lambda carrier_id, upstream_id: OutboundMessage.select(
+        OutboundMessage.id,
+        OutboundMessage.account,
+        OutboundMessage.recipient,
+        OutboundMessage.carrier,
+        OutboundMessage.upstream_id,
+    ).where((OutboundMessage.carrier == carrier_id) & (OutboundMessage.upstream_id == upstream_id)),
+    [OutboundMessage.carrier, OutboundMessage.upstream_id],
+)
+
+
 def find_message(carrier: Carrier, report: StatusReport) -> OutboundMessage | None:
     """The message a report is about: by upstream id, else by our own id when the carrier echoes it.
 
     Our id only matches a message of this carrier whose upstream id is unknown (a hand-off whose answer
     was lost) or the same; the report's upstream id is then recorded.
     """
-    message = OutboundMessage.get_or_none(
-        (OutboundMessage.carrier == carrier) & (OutboundMessage.upstream_id == report.upstream_id)
-    )
+    message = BY_UPSTREAM_ID.first(OutboundMessage, carrier.id, report.upstream_id)
     if message is not None or report.message_id is None:
         return message
     message = OutboundMessage.get_or_none(
