@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, has_request_context
+from flask import Flask, current_app, has_request_context, request
 from peewee import Database, QueryEvent
 from redis.exceptions import RedisError
 
@@ -37,6 +37,7 @@ from models import BaseModel, Carrier, Keyword, VirtualNumber, db
 
 log = logging.getLogger("smsbot.cache")
 VERSION_KEY = "smsbot:cache:version"
+SCOPE_KEY = "smsbot.cache"  # the request's generation, in its WSGI environ
 # The writes that change what is cached: any to these tables, and deleting an account (its numbers cascade).
 WATCHED_WRITES = {
     Carrier._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
@@ -81,19 +82,20 @@ def current() -> Generation | None:
     """This request's generation, checked against Redis on the request's first lookup; None: no cache."""
     if not has_request_context():
         return None
-    if "smsbot_cache" in g:
-        return g.smsbot_cache  # type: ignore[no-any-return]
+    scope = request.environ  # per request (`g` lives as long as the app context, which a request may share)
+    if SCOPE_KEY in scope:
+        return scope[SCOPE_KEY]  # type: ignore[no-any-return]
     cache: Cache = current_app.extensions["smsbot.cache"]
     try:
         version = get_redis(current_app).get(VERSION_KEY)
     except RedisError as exc:
         log.warning("cache not used for this request, Redis did not answer: %s", exc)
-        cache.generation = g.smsbot_cache = None
+        cache.generation = scope[SCOPE_KEY] = None
         return None
     generation = cache.generation
     if generation is None or generation.version != version or time.monotonic() - generation.started > cache.max_age:
         generation = cache.generation = Generation(version)
-    g.smsbot_cache = generation
+    scope[SCOPE_KEY] = generation
     return generation
 
 

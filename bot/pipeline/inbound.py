@@ -111,9 +111,11 @@ ROUTED_COLUMNS = ("number", "keyword", "action", "outcome")
 # One statement claims the (carrier, carrier message id) key: a retry inserts nothing and is answered with
 # the stored row, without the savepoint a failed INSERT would need on PostgreSQL.
 CLAIM = Prepared(
-    lambda *values: InboundMessage.insert(dict(zip(STORED_COLUMNS + ROUTED_COLUMNS[1:], values, strict=True)))
-    .on_conflict_ignore()
-    .returning(InboundMessage.id),
+    lambda *values: (
+        InboundMessage.insert(dict(zip(STORED_COLUMNS + ROUTED_COLUMNS[1:], values, strict=True)))
+        .on_conflict_ignore()
+        .returning(InboundMessage.id)
+    ),
     [getattr(InboundMessage, name) for name in STORED_COLUMNS + ROUTED_COLUMNS[1:]],
 )
 RECORD_ROUTE = Prepared(

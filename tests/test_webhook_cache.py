@@ -1,0 +1,238 @@
+"""The webhook cache (bot/cache.py): every change is seen by the very next webhook, in this process and in
+another one sharing Redis; Redis down never breaks a webhook; and what a webhook costs in SQL."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from flask import Flask
+from redis import Redis
+
+from bot import cache, create_app
+from bot.apikeys import create_key
+from bot.metrics import flush_all, histogram_key
+from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.statuses import Status
+from bot.redis_conn import get_redis
+from bot.signing import HEADER, sign
+from models import Carrier, InboundMessage, Keyword, OutboundMessage, VirtualNumber, db
+
+NUMBER, PHONE = "+46700000001", "+46731234567"
+NOBODY_LISTENS = "redis://127.0.0.1:1/0"  # a real client to a port where no Redis answers
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+sent = iter(range(1, 10**6))
+
+
+@pytest.fixture
+def shop(make_account, make_carrier, make_number):
+    carrier = make_carrier("generic", name="gw", secret="first-secret")
+    account = make_account(name="Shop", balance=10_000, price_per_segment=1)
+    number = make_number(account, carrier, NUMBER)
+    return account, carrier, number
+
+
+@pytest.fixture
+def other_process(app: Flask, schema) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
+    """A second app, as another gunicorn worker would be: its own cache, the same database and Redis."""
+    database = db.obj
+    second = create_app(dict(schema))
+    db.initialize(database)  # one database server for both "processes"
+    yield second
+
+
+def inbound(app: Flask, text: str, secret: str = "first-secret", carrier: str = "gw", to: str = NUMBER):  # type: ignore[no-untyped-def]
+    body = json.dumps({"id": f"gw-{next(sent)}", "from": PHONE, "to": to, "text": text}).encode()
+    headers = {"Content-Type": "application/json", HEADER: sign(secret, body)}
+    return app.test_client().post(f"/webhooks/{carrier}/inbound", data=body, headers=headers)
+
+
+def answered(app: Flask, text: str, **options: str) -> tuple[str, list[str]]:
+    """The outcome stored for an inbound and the replies it got."""
+    response = inbound(app, text, **options)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    message = InboundMessage.select().order_by(InboundMessage.id.desc()).get()
+    replies = OutboundMessage.select().where(OutboundMessage.reply_to == message).order_by(OutboundMessage.id)
+    return message.outcome, [reply.body for reply in replies]
+
+
+def api(app: Flask, account, method: str, path: str, **body: object):  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {create_key(account, 'admin')[1]}"}
+    response = app.test_client().open(f"/api/v1{path}", method=method, json=body or None, headers=headers)
+    assert response.status_code < 300, response.get_data(as_text=True)
+    return response
+
+
+@pytest.mark.parametrize("where", ["same process", "other process"])
+def test_a_keyword_added_changed_or_removed_through_the_api_is_used_by_the_next_inbound(
+    app, other_process, shop, where
+):
+    account = shop[0]
+    webhook_app = app if where == "same process" else other_process
+    assert answered(webhook_app, "join") == ("no action", [])  # the number's keywords are cached now
+
+    api(app, account, "POST", f"/numbers/{NUMBER}/keywords", word="join", action="reply", reply="Welcome!")
+    assert answered(webhook_app, "join") == ("replied", ["Welcome!"])
+
+    api(app, account, "PATCH", f"/numbers/{NUMBER}/keywords/join", reply="Welcome back!", aliases=["hello"])
+    assert answered(webhook_app, "join") == ("replied", ["Welcome back!"])
+    assert answered(webhook_app, "hello") == ("replied", ["Welcome back!"])
+
+    api(app, account, "DELETE", f"/numbers/{NUMBER}/keywords/join")
+    assert answered(webhook_app, "join") == ("no action", [])
+
+
+def test_a_keyword_added_with_the_cli_and_number_settings_changed_through_the_api(app, other_process, runner, shop):
+    account = shop[0]
+    assert answered(other_process, "menu") == ("no action", [])
+    added = runner.invoke(args=["keyword", "add", NUMBER, "menu", "--reply", "Pizza or pasta?"])
+    assert added.exit_code == 0, added.output
+    assert answered(other_process, "menu") == ("replied", ["Pizza or pasta?"])
+
+    assert answered(other_process, "what") == ("no action", [])
+    api(app, account, "PATCH", f"/numbers/{NUMBER}", default_reply="We answer on Mondays.")
+    assert answered(other_process, "what") == ("answered", ["We answer on Mondays."])
+
+
+def test_a_number_moved_to_another_account_or_carrier_or_removed(app, other_process, shop, make_account, make_carrier):
+    number = shop[2]
+    help_text = "Shop. Text SAVE First Last Group to be saved as a contact. Reply STOP to opt out."
+    assert answered(other_process, "help")[1] == [help_text]
+
+    elsewhere = make_account(name="Elsewhere", balance=10_000)
+    VirtualNumber.update(account=elsewhere).where(VirtualNumber.id == number.id).execute()
+    assert answered(other_process, "help")[1][0].startswith("Elsewhere.")
+
+    make_carrier("generic", name="gw2", secret="second-secret")
+    number.carrier = Carrier.get(Carrier.name == "gw2")
+    number.save()
+    assert answered(other_process, "help") == (f"unrouted: {NUMBER} is served by another carrier", [])
+    assert answered(other_process, "help", carrier="gw2", secret="second-secret")[1][0].startswith("Elsewhere.")
+
+    VirtualNumber.get_by_id(number.id).delete_instance()
+    assert answered(other_process, "help", carrier="gw2", secret="second-secret") == ("unrouted", [])
+
+
+def test_an_account_deleted_takes_its_numbers_out_of_the_cache(app, other_process, shop):
+    account = shop[0]
+    assert answered(other_process, "help")[0] == "answered"
+    account.delete_instance(recursive=True)
+    assert answered(other_process, "help") == ("unrouted", [])
+
+
+def test_a_changed_carrier_secret_is_checked_by_the_next_webhook(app, other_process, shop):
+    for served in (app, other_process):
+        assert inbound(served, "hi").status_code == 200
+    Carrier.update(secret="second-secret").where(Carrier.name == "gw").execute()
+    for served in (app, other_process):
+        assert inbound(served, "hi").status_code == 403  # the old secret no longer signs
+        assert inbound(served, "hi", secret="second-secret").status_code == 200
+
+
+def test_webhooks_answer_right_while_redis_is_down(app, shop):
+    assert answered(app, "help")[0] == "answered"  # the cache is warm
+    app.extensions["redis"] = Redis.from_url(NOBODY_LISTENS, socket_connect_timeout=1)
+    Keyword.create(number=shop[2], word="join", action="reply", reply="Welcome!")  # no version bump gets through
+    assert answered(app, "join") == ("replied", ["Welcome!"])  # read from the database
+    Carrier.update(secret="second-secret").where(Carrier.name == "gw").execute()
+    assert inbound(app, "hi").status_code == 403
+    assert answered(app, "help", secret="second-secret")[0] == "answered"
+
+
+def test_a_change_made_while_redis_was_down_is_not_served_stale_once_it_is_back(app, other_process, shop):
+    assert answered(other_process, "join") == ("no action", [])  # warm while Redis answers
+    working = app.extensions["redis"]
+    app.extensions["redis"] = Redis.from_url(NOBODY_LISTENS, socket_connect_timeout=1)
+    other_process.extensions["redis"] = app.extensions["redis"]
+    Keyword.create(number=shop[2], word="join", action="reply", reply="Welcome!")  # the bump is lost
+    assert answered(other_process, "join") == ("replied", ["Welcome!"])  # Redis down: the database
+    app.extensions["redis"] = other_process.extensions["redis"] = working
+    assert answered(other_process, "join") == ("replied", ["Welcome!"])  # back: the old generation was dropped
+
+
+def test_cached_rows_are_new_instances_every_time(app, shop):
+    with app.test_request_context():
+        first = cache.number_for(NUMBER)
+        assert first is not None
+        first.help_text = "changed in one request"
+        first.account  # noqa: B018  (loads the account into this instance only)
+        again = cache.number_for(NUMBER)
+        assert again is not first and again.help_text == "" and "account" not in again.__rel__
+        assert again.carrier.name == "gw" and not again._dirty
+
+
+# What each webhook costs in SQL once the cache is warm (README "Benchmarks" lists the same numbers).
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(event) -> None:  # type: ignore[no-untyped-def]
+        if not event.sql.lstrip().upper().startswith(TRANSACTION_CONTROL):
+            seen.append(event.sql)
+
+    db.obj.query_hooks.append(count)
+    try:
+        yield seen
+    finally:
+        db.obj.query_hooks.remove(count)
+
+
+def test_a_plain_inbound_costs_three_statements(app, shop):
+    assert answered(app, "hello there")[0] == "no action"  # warms the cache
+    with statements() as seen:
+        assert answered(app, "hello there")[0] == "no action"
+        del seen[-2:]  # answered()'s own two reads
+    # the claim (INSERT … ON CONFLICT DO NOTHING RETURNING), the active conversation, the outcome
+    assert len(seen) == 3, seen
+    assert not any(f'FROM "{table}"' in sql for sql in seen for table in ("carrier", "virtual_number", "keyword"))
+
+
+def test_a_keyword_reply_costs_fourteen_statements(app, shop):
+    Keyword.create(number=shop[2], word="join", action="reply", reply="Welcome!")
+    assert answered(app, "join")[0] == "replied"
+    with statements() as seen:
+        assert answered(app, "join")[0] == "replied"
+        del seen[-2:]
+    # the plain three, then the account, the contact, the hourly reply limit, the message, its three events,
+    # the block list, the debit and its ledger row, the message's status
+    assert len(seen) == 14, seen
+
+
+def test_a_delivery_report_costs_four_statements(app, shop):
+    account, carrier, _ = shop
+    messages = []
+    for upstream in ("up-1", "up-2"):
+        message = accept(Draft(account=account, sender=NUMBER, recipient=PHONE, body="hi", carrier=carrier))
+        OutboundMessage.update(upstream_id=upstream, status=Status.DELIVERED_TO_GATEWAY).where(
+            OutboundMessage.id == message.id
+        ).execute()
+        messages.append(message)
+    client = app.test_client()
+
+    def report(upstream: str) -> None:
+        body = json.dumps({"id": upstream, "stat": "DELIVRD", "err": "000"}).encode()
+        headers = {"Content-Type": "application/json", HEADER: sign("first-secret", body)}
+        assert client.post("/webhooks/gw/status", data=body, headers=headers).status_code == 200
+
+    report("up-1")
+    with statements() as seen:
+        report("up-2")
+    # the message by upstream id, the status change (the locked row, its event, the new status)
+    assert len(seen) == 4, seen
+    assert OutboundMessage.get_by_id(messages[1].id).status == Status.DELIVERED_TO_HANDSET
+
+
+def test_webhook_timings_reach_redis_within_about_a_second_without_a_scrape(app, shop):
+    redis = get_redis(app)
+    flush_all()  # what earlier tests' apps still hold
+    redis.delete(histogram_key("webhook"))
+    assert inbound(app, "hello").status_code == 200
+    deadline = time.monotonic() + 5
+    while not redis.hgetall(histogram_key("webhook")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    counts = {k.decode(): v for k, v in redis.hgetall(histogram_key("webhook")).items()}
+    buckets = [int(v) for k, v in counts.items() if k.startswith("gw\x1finbound\x1e") and not k.endswith("sum")]
+    assert sum(buckets) == 1, counts
