@@ -21,7 +21,7 @@ handed out are for reading: nothing saves them. Outside a request (jobs, CLI) lo
 
 from __future__ import annotations
 
-import copy
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -65,14 +65,19 @@ class Cache:
     generation: Generation | None = None
 
 
+class Json(str):
+    """A list or dict field value, kept as JSON text: every thaw parses its own copy (faster than deepcopy)."""
+
+
 def frozen(instance: BaseModel) -> Row:
-    return tuple(instance.__data__.items())
+    data = instance.__data__
+    return tuple((name, Json(json.dumps(v)) if isinstance(v, (list, dict)) else v) for name, v in data.items())
 
 
 def thawed(model: type[M], row: Row) -> M:
-    """A new, clean instance of `model` holding `row` (JSON values copied: nothing is shared)."""
+    """A new, clean instance of `model` holding `row` (nothing in it is shared with another instance)."""
     instance = model.__new__(model)
-    instance.__data__ = {name: copy.deepcopy(v) if isinstance(v, (list, dict)) else v for name, v in row}
+    instance.__data__ = {name: json.loads(v) if type(v) is Json else v for name, v in row}
     instance._dirty = set()
     instance.__rel__ = {}
     return instance
@@ -177,7 +182,10 @@ def watch(app: Flask, database: Database) -> None:
         if event.exception is None and event.sql.startswith(prefixes):
             if database.in_transaction() and bump in database._state.commit_callbacks:
                 return  # once per transaction
-            database.after_commit(bump)  # at once outside a transaction; dropped if it rolls back
+            try:
+                database.after_commit(bump)  # at once outside a transaction; dropped if it rolls back
+            except ValueError:  # peewee's manual_commit() has no commit hook: bump now, and at the latest
+                bump()  # CACHE_MAX_AGE_SECONDS covers a process that reloads before the commit
 
     database.query_hooks.append(hook)
 

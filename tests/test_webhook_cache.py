@@ -162,6 +162,11 @@ def test_cached_rows_are_new_instances_every_time(app, shop):
         again = cache.number_for(NUMBER)
         assert again is not first and again.help_text == "" and "account" not in again.__rel__
         assert again.carrier.name == "gw" and not again._dirty
+    Keyword.create(number=shop[2], word="join", action="reply", reply="Hi", aliases=["hello"])
+    with app.test_request_context():
+        keyword = cache.keywords_of(shop[2].id)[0]
+        keyword.aliases.append("leaked")
+        assert cache.keywords_of(shop[2].id)[0].aliases == ["hello"]
 
 
 # What each webhook costs in SQL once the cache is warm (README "Benchmarks" lists the same numbers).
