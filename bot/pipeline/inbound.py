@@ -191,25 +191,28 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
 
 def normalised_sender(raw: str) -> str:
     """E.164 for a phone number; a short code or alphanumeric sender is kept as it came."""
-    if phones.sender_kind(raw) != "e164":
-        return raw.strip()
-    try:
-        return phones.to_e164(raw, current_app.config["DEFAULT_REGION"])
-    except phones.PhoneError:
-        return raw.strip()
+    return sender_e164(raw, current_app.config["DEFAULT_REGION"])
 
 
 def normalised_recipient(raw: str) -> str:
     return recipient_e164(raw, current_app.config["DEFAULT_REGION"])
 
 
-@lru_cache(maxsize=1024)
-def recipient_e164(raw: str, region: str) -> str:
-    """Our own numbers, the same few every time: parsed once (a phone number parse is a tenth of an inbound)."""
+# Parsing a phone number is a tenth of an inbound's CPU; our own numbers and a conversation's phone come
+# again and again, so both are remembered (pure functions of the text and the region).
+def e164_or_raw(raw: str, region: str) -> str:
     try:
         return phones.to_e164(raw, region)
     except phones.PhoneError:
         return raw.strip()
+
+
+@lru_cache(maxsize=4096)
+def sender_e164(raw: str, region: str) -> str:
+    return e164_or_raw(raw, region) if phones.sender_kind(raw) == "e164" else raw.strip()
+
+
+recipient_e164 = lru_cache(maxsize=1024)(e164_or_raw)
 
 
 def copy_and_forward(message: InboundMessage, number: VirtualNumber) -> None:
