@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/webhook_cpu.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/governor.py
 	$(BIN)/python bench/worker_fork.py
