@@ -4,9 +4,9 @@ Kept per app (so per process), filled on first use and dropped as a whole whenev
 changes in any process. A version counter in Redis (`VERSION_KEY`) says when: every write to the carrier,
 virtual_number or keyword table, and every account deletion (it cascades to numbers), is seen by a peewee
 query hook (`watch`) and bumps the counter with INCR once its transaction has committed (`changed`). So
-every code path is covered, the API, the CLI, the console, the operator API and raw SQL alike, without
-each having to remember it. Bumping after the commit matters: a process that reads the new version
-then also reads the committed rows.
+every code path is covered, the API, the CLI, the console, the operator API, jobs and raw SQL written
+like peewee's (`UPDATE "carrier" …`), without each having to remember it. Bumping after the commit
+matters: a process that reads the new version then also reads the committed rows.
 
 A request compares the process's version with Redis once (one GET, on its first lookup) and starts an
 empty generation on a mismatch. When Redis does not answer, the request reads the database and the
@@ -33,7 +33,7 @@ from peewee import Database, QueryEvent
 from redis.exceptions import RedisError
 
 from bot.redis_conn import get_redis
-from models import BaseModel, Carrier, Keyword, VirtualNumber, db
+from models import Account, BaseModel, Carrier, Keyword, VirtualNumber, db
 
 log = logging.getLogger("smsbot.cache")
 VERSION_KEY = "smsbot:cache:version"
@@ -43,7 +43,7 @@ WATCHED_WRITES = {
     Carrier._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
     VirtualNumber._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
     Keyword._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
-    "account": ("DELETE FROM",),
+    Account._meta.table_name: ("DELETE FROM",),
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -164,6 +164,8 @@ def changed(app: Flask | None = None) -> None:
     cache: Cache | None = app.extensions.get("smsbot.cache")
     if cache is not None:
         cache.generation = None
+    if has_request_context():
+        request.environ.pop(SCOPE_KEY, None)  # a lookup later in this request checks again
     try:
         get_redis(app).incr(VERSION_KEY)
     except RedisError as exc:

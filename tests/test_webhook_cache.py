@@ -198,9 +198,11 @@ def test_a_plain_inbound_costs_three_statements(app, shop):
 def test_a_keyword_reply_costs_fourteen_statements(app, shop):
     Keyword.create(number=shop[2], word="join", action="reply", reply="Welcome!")
     assert answered(app, "join")[0] == "replied"
+    version = get_redis(app).get(cache.VERSION_KEY)
     with statements() as seen:
         assert answered(app, "join")[0] == "replied"
         del seen[-2:]
+    assert get_redis(app).get(cache.VERSION_KEY) == version  # a webhook changes nothing cached
     # the plain three, then the account, the contact, the hourly reply limit, the message, its three events,
     # the block list, the debit and its ledger row, the message's status
     assert len(seen) == 14, seen
