@@ -27,7 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "SIGNATURE_TOLERANCE_SECONDS": 300,
     "SEND_TIMEOUT_SECONDS": 10,
     "SEND_RETRY_INTERVALS": [5, 30, 120, 600],
-    "SEND_LEASE_SECONDS": 120,
+    "SEND_LEASE_SECONDS": 120,  # a send job's claim: must outlast a chunk's submissions (SEND_TIMEOUT x rounds)
+    "SEND_CHUNK": 50,  # messages per send job: one claim, one bulk write of the answers (bot/pipeline/handoff.py)
+    "SEND_CONCURRENCY": 16,  # a send job's concurrent submissions (threads doing only the HTTP)
     "VALIDITY_MINUTES": 72 * 60,
     "UNKNOWN_GRACE_MINUTES": 60,
     "OUTBOX_GRACE_SECONDS": 30,

@@ -14,7 +14,7 @@ import hmac
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -44,30 +44,30 @@ def histogram_key(name: str) -> str:
 
 def observe(name: str, labels: tuple[str, ...], seconds: float) -> None:
     """Count one observation in the shared Redis histogram `name` (never raises: metrics are best effort)."""
-    bucket = next((str(bound) for bound in BUCKETS if seconds <= bound), "+Inf")
-    prefix = "\x1f".join(labels)
+    observe_many(name, [(labels, seconds)])
+
+
+def observe_many(name: str, observations: Iterable[tuple[tuple[str, ...], float]]) -> None:
+    """Count observations in the shared Redis histogram `name` with one round trip (never raises)."""
     try:
         pipe = get_redis(current_app).pipeline(transaction=False)
-        pipe.hincrby(histogram_key(name), f"{prefix}\x1e{bucket}", 1)
-        pipe.hincrbyfloat(histogram_key(name), f"{prefix}\x1esum", seconds)
+        for labels, seconds in observations:
+            bucket = next((str(bound) for bound in BUCKETS if seconds <= bound), "+Inf")
+            prefix = "\x1f".join(labels)
+            pipe.hincrby(histogram_key(name), f"{prefix}\x1e{bucket}", 1)
+            pipe.hincrbyfloat(histogram_key(name), f"{prefix}\x1esum", seconds)
         pipe.execute()
     except RedisError as exc:
         log.debug("metric %s not recorded: %s", name, exc)
 
 
-def timed_submit(carrier: Carrier, submission: carriers.Submission) -> carriers.Submitted:
-    """Submit through the carrier's adapter and observe how long it took, labelled with the result."""
-    started, result = time.perf_counter(), "accepted"
-    try:
-        return carriers.adapter_for(carrier.kind).submit(carrier, submission)
-    except carriers.SendError as exc:
-        result = "retryable" if exc.retryable else "rejected"
-        raise
-    except Exception:
-        result = "error"
-        raise
-    finally:
-        observe("send", (carrier.name, result), time.perf_counter() - started)
+def send_result(outcome: carriers.Submitted | BaseException) -> str:
+    """The `result` label of a carrier submission: its answer, or the exception it raised."""
+    if isinstance(outcome, carriers.Submitted):
+        return "accepted"
+    if isinstance(outcome, carriers.SendError):
+        return "retryable" if outcome.retryable else "rejected"
+    return "error"
 
 
 def outcome_label(action: str, outcome: str) -> str:

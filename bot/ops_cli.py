@@ -17,7 +17,7 @@ from rq.registry import FailedJobRegistry
 
 from bot import cli
 from bot.passwords import WeakPassword, check_strength, hash_password
-from bot.pipeline.queue import SEND_JOB_PREFIX, get_queue
+from bot.pipeline.queue import SEND_JOB, SEND_JOB_PREFIX, get_queue
 from bot.users import ROLES
 from models import Account, Carrier, User, VirtualNumber, db
 
@@ -36,7 +36,9 @@ def last_error_line(job: Job) -> str:
 def message_id_of(job: Job) -> str:
     if job.id.startswith(SEND_JOB_PREFIX):
         return job.id[len(SEND_JOB_PREFIX) :]
-    return str(job.args[0]) if job.func_name == "bot.pipeline.jobs.send_message" and job.args else "-"
+    if job.func_name == SEND_JOB and job.args:
+        return ",".join(str(message_id) for message_id in job.args[0])
+    return "-"
 
 
 @jobs_cli.command("failed")
