@@ -81,8 +81,9 @@ def hand_off(message_ids: list[int], tag: str) -> dict[int, str]:
     outcomes: dict[int, str] = {}
     ready: list[Attempt] = []
     for message in messages:
-        attempt = Attempt(message, message.carrier, carriers.adapter_for(message.carrier.kind), submission_for(message))
         try:
+            adapter = carriers.adapter_for(message.carrier.kind)
+            attempt = Attempt(message, message.carrier, adapter, submission_for(message))
             found = look_first(attempt)
         except SendError as exc:
             outcomes[message.id] = failed(message, exc, tag)
@@ -95,13 +96,11 @@ def hand_off(message_ids: list[int], tag: str) -> dict[int, str]:
         else:
             ready.append(attempt)
     write_ahead(ready)
-    taken: list[tuple[Attempt, Submitted]] = []
-    for attempt, outcome in zip(ready, submit_all(ready), strict=True):
-        if isinstance(outcome, Submitted):
-            taken.append((attempt, outcome))
-        else:
-            outcomes[attempt.message.id] = settle(attempt, outcome, tag)
-    outcomes.update(answered_all(taken, tag))
+    submitted = list(zip(ready, submit_all(ready), strict=True))
+    outcomes.update(answered_all([(a, outcome) for a, outcome in submitted if isinstance(outcome, Submitted)], tag))
+    for attempt, outcome in submitted:  # the answers taken are recorded first, whatever happens next
+        if not isinstance(outcome, Submitted):
+            outcomes[attempt.message.id] = alone(attempt.message, lambda a=attempt, o=outcome: settle(a, o, tag), tag)
     schedule_retries([message for message in messages if outcomes.get(message.id) == "retry"])
     return outcomes
 
@@ -338,7 +337,10 @@ def answered_all(taken: list[tuple[Attempt, Submitted]], tag: str) -> dict[int, 
         durably(lambda: write_answers(taken), tag)
     except Exception as exc:
         log.warning("%s: recording %s answers together failed (%s); one by one", tag, len(taken), exc)
-        return {attempt.message.id: answered_alone(attempt.message, submitted, tag) for attempt, submitted in taken}
+        return {
+            attempt.message.id: alone(attempt.message, lambda m=attempt.message, s=submitted: answered(m, s, tag), tag)
+            for attempt, submitted in taken
+        }
     for attempt, submitted in taken:
         attempt.message.upstream_id = submitted.upstream_id
     apply_reports([attempt.message for attempt, _ in taken], tag)
@@ -346,11 +348,13 @@ def answered_all(taken: list[tuple[Attempt, Submitted]], tag: str) -> dict[int, 
     return {attempt.message.id: "sent" for attempt, _ in taken}
 
 
-def answered_alone(message: OutboundMessage, submitted: Submitted, tag: str) -> str:
+def alone(message: OutboundMessage, step: Callable[[], str], tag: str) -> str:
+    """One message's step of a chunk; should it fail (the database), the message is left claimed for the
+    sweeper once its claim lapses, and the chunk's other messages go on."""
     try:
-        return answered(message, submitted, tag)
+        return step()
     except Exception:
-        log.exception("%s message=%s: answer %s not recorded", tag, message.id, submitted.upstream_id)
+        log.exception("%s message=%s: left for the sweeper", tag, message.id)
         return "error"
 
 
