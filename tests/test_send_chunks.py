@@ -22,6 +22,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from bench.loopback import Faults, LoopbackCarrier
 from bot.metrics import histogram_key
 from bot.pipeline.jobs import send_messages, sweep
 from bot.pipeline.outbound import Draft, accept
@@ -274,3 +275,48 @@ def test_enqueueing_and_the_sweeper_make_chunks_of_send_chunk(app, shop):
     assert sweep()["requeued"] == 10
     assert sorted(i for job in get_queue().jobs for i in job.args[0]) == ids
     assert [len(job.args[0]) for job in get_queue().jobs] == [4, 4, 2]
+
+
+@pytest.mark.parametrize(
+    ("fault", "requests", "lookups", "detail"),
+    [
+        ("timeout", 1, 1, "attempt 1: timeout, maybe sent; reconciling"),  # taken: found at the first look
+        ("lost", 2, 2, "attempt 2: not at the carrier; sending"),  # not taken: looked up again, then sent
+    ],
+)
+def test_a_twilio_chunk_with_unknown_answers_reconciles_each_message(
+    app, make_account, make_carrier, make_number, run_worker, fault, requests, lookups, detail
+):
+    server = LoopbackCarrier(Faults(script=(fault,), slow_seconds=1.5))
+    try:
+        app.config["SEND_TIMEOUT_SECONDS"] = 1
+        account = make_account(balance=1000, price_per_segment=PRICE)
+        gateway = make_carrier("twilio", name="tw", url=server.url, username="AC1", secret="token")
+        make_number(account, gateway, "+46700000001")
+        with db.atomic():
+            ids = [
+                accept(
+                    Draft(
+                        account=account,
+                        sender="+46700000001",
+                        recipient=f"+4673123{n:04d}",
+                        body=f"Hi {n}",
+                        carrier=gateway,
+                    )
+                ).id
+                for n in range(3)
+            ]
+        get_queue().empty()
+        assert enqueue_sends(ids)
+        run_worker()
+    finally:
+        server.stop()
+    for n, message_id in enumerate(ids):
+        message = OutboundMessage.get_by_id(message_id)
+        body = f"Hi {n}"
+        assert (server.requests[body], server.taken[body]) == (requests, 1)  # one SMS each, never two
+        assert (message.status, message.upstream_id) == (Status.QUEUED_AT_GATEWAY, server.upstream[body])
+        assert detail in [e.detail for e in message.events]
+        assert refunds(message_id) == 0
+    assert server.lookups == lookups * len(ids)
+    assert Account.get_by_id(account.id).balance == 1000 - PRICE * len(ids)
