@@ -167,8 +167,9 @@ def change(schedule: Schedule, fields: dict, now: datetime) -> Schedule:
 
 
 def retime(account: Account, now: datetime) -> int:
-    """The account's time zone changed: each running schedule's next slot, found again in the new zone."""
-    running = list(Schedule.select().where((Schedule.account == account) & Schedule.next_run_at.is_null(False)))
+    """The account's time zone changed: each running schedule's next slot, found again in the new zone
+    (a run already due keeps its turn)."""
+    running = list(Schedule.select().where((Schedule.account == account) & (Schedule.next_run_at > now)))
     for schedule in running:
         schedule.next_run_at = following(schedule, account, schedule.runs, now)
         schedule.save()

@@ -274,6 +274,7 @@ def test_patch_changing_the_time_or_days_finds_the_next_run_again(client, shop):
 def test_the_accounts_time_zone_is_validated_and_moves_the_next_runs(client, shop):
     admin = key(shop, "admin")
     made = client.post("/api/v1/schedules", json=plan(start_date="2030-01-07"), headers=admin).json
+    overdue = schedules.create(shop, plan(), datetime(2026, 1, 1))  # due since 2026-01-01 08:00, not yet run
     for bad in ("Mars/Olympus", "../../etc/passwd", "", "utc "):
         refused = client.patch("/api/v1/account", json={"timezone": bad}, headers=admin)
         assert (refused.status_code, refused.json["error"]["field"]) == (422, "timezone"), bad
@@ -282,6 +283,7 @@ def test_the_accounts_time_zone_is_validated_and_moves_the_next_runs(client, sho
     assert (answer.status_code, answer.json["timezone"]) == (200, "America/New_York")
     moved = client.get(f"/api/v1/schedules/{made['id']}", headers=admin).json
     assert (moved["timezone"], moved["next_run_at"]) == ("America/New_York", "2030-01-07T14:00:00.000Z")
+    assert Schedule.get_by_id(overdue.id).next_run_at == datetime(2026, 1, 1, 8, 0)  # a due run keeps its turn
 
 
 def test_a_new_account_is_in_utc(client, make_account):
