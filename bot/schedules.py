@@ -12,9 +12,12 @@ A run goes at the first sweep at or after its slot (at most SWEEP_INTERVAL_SECON
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from peewee import fn
 
 from bot import phones, recurrence
 from bot.contacts import group_named
@@ -174,6 +177,26 @@ def retime(account: Account, now: datetime) -> int:
         schedule.next_run_at = following(schedule, account, schedule.runs, now)
         schedule.save()
     return len(running)
+
+
+def recent_runs(schedule_ids: list[int], limit: int) -> dict[int, list[ScheduleRun]]:
+    """The newest `limit` runs of each schedule, newest first, in one query."""
+    rank = fn.ROW_NUMBER().over(partition_by=[ScheduleRun.schedule], order_by=[ScheduleRun.id.desc()])
+    ranked = (
+        ScheduleRun.select(ScheduleRun.id, rank.alias("rank"))
+        .where(ScheduleRun.schedule.in_(schedule_ids))
+        .alias("ranked")
+    )
+    newest = (
+        ScheduleRun.select()
+        .join(ranked, on=(ScheduleRun.id == ranked.c.id))
+        .where(ranked.c.rank <= limit)
+        .order_by(ScheduleRun.id.desc())
+    )
+    runs: dict[int, list[ScheduleRun]] = defaultdict(list)
+    for row in newest:
+        runs[row.schedule_id].append(row)
+    return runs
 
 
 def run_due(now: datetime) -> int:

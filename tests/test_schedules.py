@@ -20,6 +20,7 @@ from bot.apikeys import create_key
 from bot.pipeline.jobs import sweep
 from bot.pipeline.statuses import Status
 from models import Account, Batch, Contact, Group, GroupMember, OutboundMessage, Schedule, ScheduleRun
+from tests.console_helpers import log_in, make_user
 
 STOCKHOLM = "Europe/Stockholm"
 MEMBERS = ["+46731234567", "+46731234568"]
@@ -328,3 +329,46 @@ def test_a_due_schedules_batch_reaches_the_carrier(client, shop, httpserver, run
     assert {m.status for m in messages} == {Status.DELIVERED_TO_GATEWAY} and messages.count() == 2
     assert sweep()["schedules"] == 0
     assert Schedule.get_by_id(made["id"]).runs == 1
+
+
+# --- the console ------------------------------------------------------------------------------------
+
+
+def console_form(csrf: str, **fields: object) -> dict:
+    return {"csrf_token": csrf, "group": "VIP", "from": "Shop", "text": "Fresh bread", "time": "07:30", **fields}
+
+
+def test_the_console_lists_creates_and_deletes_schedules(client, shop):
+    make_user(shop, "ann@shop.se", role="user")
+    csrf = log_in(client, "ann@shop.se")
+    form = console_form(csrf, frequency="weekly", days=["tue", "sat"], start_date="2030-01-01", count="5")
+    made = client.post("/console/schedules", data=form, follow_redirects=True)
+    page = made.get_data(as_text=True)
+    assert made.status_code == 200
+    assert "Schedule 1 made: its first run is 2030-01-01 07:30 Europe/Stockholm." in page
+    assert "Weekly on Tue, Sat at 07:30" in page and "2030-01-01 06:30:00 UTC" in page and "0 of 5" in page
+    schedule = Schedule.get()
+    assert (schedule.days, schedule.count, schedule.day_of_month) == (["tue", "sat"], 5, None)
+    schedules.run_due(datetime(2030, 1, 1, 6, 30))
+    batch = ScheduleRun.get().batch
+    assert f'href="/console/batches/{batch}"' in client.get("/console/schedules").get_data(as_text=True)
+
+    refused = client.post("/console/schedules", data=console_form(csrf, frequency="weekly"))
+    assert refused.status_code == 422 and "a weekly schedule needs days" in refused.get_data(as_text=True)
+    refused = client.post("/console/schedules", data=console_form(csrf, frequency="daily", time="7.30"))
+    assert refused.status_code == 422 and "time has the wrong format" in refused.get_data(as_text=True)
+    assert Schedule.select().count() == 1
+
+    deleted = client.post(f"/console/schedules/{schedule.id}/delete", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "Schedule 1 deleted" in deleted.get_data(as_text=True) and Schedule.select().count() == 0
+
+
+def test_a_viewer_sees_schedules_but_cannot_change_them(client, shop):
+    schedule = schedules.create(shop, plan(), datetime(2026, 6, 1))
+    make_user(shop, "vera@shop.se", role="viewer")
+    csrf = log_in(client, "vera@shop.se")
+    page = client.get("/console/schedules").get_data(as_text=True)
+    assert "Daily at 09:00" in page and "New schedule" not in page and "Delete" not in page
+    assert client.post("/console/schedules", data=console_form(csrf, frequency="daily")).status_code == 403
+    assert client.post(f"/console/schedules/{schedule.id}/delete", data={"csrf_token": csrf}).status_code == 403
+    assert Schedule.select().count() == 1

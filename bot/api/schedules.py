@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from flask import g
-from peewee import fn
 
 from bot import schedules
 from bot.api import owned, shapes
@@ -23,28 +20,8 @@ def run_json(row: ScheduleRun) -> dict:
     return {"due_at": iso(row.due_at), "ran_at": iso(row.ran_at), "batch": row.batch, "error": row.error}
 
 
-def recent_runs(schedule_ids: list[int]) -> dict[int, list[dict]]:
-    """The newest RECENT_RUNS runs of each schedule, in one query."""
-    rank = fn.ROW_NUMBER().over(partition_by=[ScheduleRun.schedule], order_by=[ScheduleRun.id.desc()])
-    ranked = (
-        ScheduleRun.select(ScheduleRun.id, rank.alias("rank"))
-        .where(ScheduleRun.schedule.in_(schedule_ids))
-        .alias("ranked")
-    )
-    newest = (
-        ScheduleRun.select()
-        .join(ranked, on=(ScheduleRun.id == ranked.c.id))
-        .where(ranked.c.rank <= RECENT_RUNS)
-        .order_by(ScheduleRun.id.desc())
-    )
-    runs: dict[int, list[dict]] = defaultdict(list)
-    for row in newest:
-        runs[row.schedule_id].append(run_json(row))
-    return runs
-
-
 def schedules_json(rows: list[Schedule]) -> list[dict]:
-    runs = recent_runs([row.id for row in rows])
+    runs = schedules.recent_runs([row.id for row in rows], RECENT_RUNS)
     groups = {group.id: group.name for group in Group.select().where(Group.id.in_([row.group_id for row in rows]))}
     return [
         {
@@ -62,7 +39,7 @@ def schedules_json(rows: list[Schedule]) -> list[dict]:
             "count": row.count,
             "runs": row.runs,
             "next_run_at": iso(row.next_run_at),
-            "recent_runs": runs[row.id],
+            "recent_runs": [run_json(run) for run in runs[row.id]],
             "created_at": iso(row.created_at),
         }
         for row in rows
