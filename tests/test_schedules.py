@@ -357,6 +357,8 @@ def test_the_console_lists_creates_and_deletes_schedules(client, shop):
     assert refused.status_code == 422 and "a weekly schedule needs days" in refused.get_data(as_text=True)
     refused = client.post("/console/schedules", data=console_form(csrf, frequency="daily", time="7.30"))
     assert refused.status_code == 422 and "time has the wrong format" in refused.get_data(as_text=True)
+    refused = client.post("/console/schedules", data=console_form(csrf, frequency="daily", text="a\x00b"))
+    assert refused.status_code == 422 and "text holds a NUL" in refused.get_data(as_text=True)
     assert Schedule.select().count() == 1
 
     deleted = client.post(f"/console/schedules/{schedule.id}/delete", data={"csrf_token": csrf}, follow_redirects=True)

@@ -16,6 +16,7 @@ from bot.api.schema import check
 from bot.console import bp
 from bot.console.auth import login_required
 from bot.errors import ApiError
+from bot.inputguard import first_unstorable
 from models import Group, Schedule, VirtualNumber, utcnow
 
 RECENT_RUNS = 3
@@ -73,6 +74,8 @@ def schedule_list() -> tuple[str, int]:
 def add_schedule() -> Response | tuple[str, int]:
     fields = fields_of(request.form)
     try:
+        if bad := first_unstorable(fields):
+            raise ApiError(422, "invalid", f"{bad} holds a NUL or an invalid character", bad)
         check(shapes.SCHEDULE_IN, fields, "")
         made = schedules.create(g.account, fields, utcnow())
     except ApiError as exc:
