@@ -15,6 +15,7 @@ from peewee import (
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
@@ -51,6 +52,7 @@ class Account(BaseModel):
     quiet_hours = JSONField(null=True)  # {"start": "HH:MM", "end": "HH:MM"} in the recipient's time; null: none
     status_callback_url = CharField(default="", max_length=2000)  # every message's status changes POSTed here
     require_two_factor = BooleanField(default=False)  # console users must log in with a TOTP code
+    timezone = CharField(default="UTC", max_length=64)  # IANA name: the local time of schedules (bot/schedules.py)
     created_at = DateTimeField(default=utcnow)
 
 
@@ -430,6 +432,40 @@ class ImportFile(BaseModel):
     text = TextField()
 
 
+class Schedule(BaseModel):
+    """A recurring send of a text to a group (bot/schedules.py); each run is a Batch.
+
+    Times of day, days and dates are the account's local ones; `next_run_at` (UTC, NULL once the schedule
+    has ended) is moved forward by the conditional UPDATE that claims a run, in the run's transaction.
+    """
+
+    account = ForeignKeyField(Account, backref="schedules", on_delete="CASCADE")
+    group = ForeignKeyField(Group, null=True, backref="schedules", on_delete="SET NULL")
+    sender = CharField()
+    text = TextField()
+    frequency = CharField()  # daily | weekly | monthly
+    days = JSONField(default=list)  # weekly: "mon" … "sun"
+    day_of_month = IntegerField(null=True)  # monthly: 1-31, past a month's end its last day
+    time_of_day = CharField()  # "HH:MM", local
+    start_date = DateField()  # local dates, both included
+    end_date = DateField(null=True)
+    count = IntegerField(null=True)  # runs in all; NULL: no limit
+    runs = IntegerField(default=0)
+    next_run_at = DateTimeField(null=True, index=True)
+    last_run_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class ScheduleRun(BaseModel):
+    """One run of a schedule: the slot it was due at, when it ran, and its batch (or why there is none)."""
+
+    schedule = ForeignKeyField(Schedule, backref="run_rows", on_delete="CASCADE")
+    due_at = DateTimeField()
+    ran_at = DateTimeField()
+    batch = CharField(null=True)
+    error = CharField(default="")
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -461,4 +497,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     Effect,
     ContactImport,
     ImportFile,
+    Schedule,
+    ScheduleRun,
 ]

@@ -21,6 +21,8 @@ from models import (
     IdempotentRequest,
     ImportFile,
     InboxRead,
+    Schedule,
+    ScheduleRun,
     SchemaVersion,
     TrackedLink,
     UserToken,
@@ -161,6 +163,12 @@ def batch_tracked_links(database: Database) -> None:
     add_missing_columns(database, "batch", track_links=BooleanField(default=False))
 
 
+def schedules(database: Database) -> None:
+    """Recurring sends, and the account's time zone they are judged in."""
+    add_missing_columns(database, "account", timezone=CharField(default="UTC", max_length=64))
+    database.create_tables([Schedule, ScheduleRun], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -178,6 +186,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (16, batch_tracked_links),
     (17, effect_tries),
     (18, two_factor),
+    (20, schedules),
 ]
 
 

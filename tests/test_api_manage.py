@@ -56,6 +56,7 @@ def test_account_settings_and_topups(client, shop):
         "quiet_hours": None,
         "status_callback_url": "",
         "require_two_factor": False,
+        "timezone": "UTC",
     }
     operator = {"Authorization": f"Bearer {create_key(None, 'operator')[1]}"}
     changed = client.patch(

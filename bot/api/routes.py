@@ -13,4 +13,5 @@ from bot.api import (  # noqa: F401  (each module declares its routes when impor
     numbers,
     operator,
     preview,
+    schedules,
 )

@@ -121,6 +121,7 @@ def account(row: Account) -> dict[str, Any]:
         "quiet_hours": row.quiet_hours,
         "status_callback_url": row.status_callback_url,
         "require_two_factor": row.require_two_factor,
+        "timezone": row.timezone,
     }
 
 

@@ -48,6 +48,7 @@ ACCOUNT = obj(
         "quiet_hours": QUIET_HOURS,
         "status_callback_url": {"type": "string"},
         "require_two_factor": {"type": "boolean"},
+        "timezone": {"type": "string"},
     },
     [
         "name",
@@ -60,6 +61,7 @@ ACCOUNT = obj(
         "quiet_hours",
         "status_callback_url",
         "require_two_factor",
+        "timezone",
     ],
 )
 ACCOUNT_PATCH = obj(
@@ -72,6 +74,7 @@ ACCOUNT_PATCH = obj(
         "quiet_hours": QUIET_HOURS,
         "status_callback_url": {"type": "string", "maxLength": 2000},
         "require_two_factor": {"type": "boolean"},
+        "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
     }
 )
 LEDGER_ENTRY = obj(
@@ -380,4 +383,66 @@ BATCH = obj(
         "done": {"type": "boolean"},
     },
     ["id", "recipients", "accepted", "by_status_group", "done"],
+)
+
+DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+SCHEDULE_FIELDS = {
+    "group": {"type": "string", "minLength": 1, "maxLength": 100},
+    "from": {"type": "string", "minLength": 1, "maxLength": 20},
+    "text": {"type": "string", "maxLength": 10_000},
+    "frequency": {"type": "string", "enum": ["daily", "weekly", "monthly"]},
+    "days": {
+        "type": "array",
+        "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+        "maxItems": 7,
+    },
+    "day_of_month": {"type": ["integer", "null"], "minimum": 1, "maximum": 31},
+    "time": CLOCK,
+    "start_date": DATE,
+    "end_date": {**DATE, "type": ["string", "null"]},
+    "count": {"type": ["integer", "null"], "minimum": 1, "maximum": 100_000},
+}
+SCHEDULE_IN = obj(SCHEDULE_FIELDS, ["group", "from", "text", "frequency", "time"])
+SCHEDULE_PATCH = obj(SCHEDULE_FIELDS)
+SCHEDULE_RUN = obj(
+    {"due_at": {"type": "string"}, "ran_at": {"type": "string"}, "batch": CURSOR, "error": {"type": "string"}},
+    ["due_at", "ran_at", "batch", "error"],
+)
+SCHEDULE = obj(
+    {
+        "id": {"type": "integer"},
+        "group": {"type": ["string", "null"]},
+        "from": {"type": "string"},
+        "text": {"type": "string"},
+        "frequency": {"type": "string"},
+        "days": {"type": "array", "items": {"type": "string"}},
+        "day_of_month": {"type": ["integer", "null"]},
+        "time": {"type": "string"},
+        "timezone": {"type": "string"},
+        "start_date": {"type": "string"},
+        "end_date": {"type": ["string", "null"]},
+        "count": {"type": ["integer", "null"]},
+        "runs": {"type": "integer"},
+        "next_run_at": TIME,
+        "recent_runs": {"type": "array", "items": SCHEDULE_RUN},
+        "created_at": {"type": "string"},
+    },
+    [
+        "id",
+        "group",
+        "from",
+        "text",
+        "frequency",
+        "days",
+        "day_of_month",
+        "time",
+        "timezone",
+        "start_date",
+        "end_date",
+        "count",
+        "runs",
+        "next_run_at",
+        "recent_runs",
+        "created_at",
+    ],
 )

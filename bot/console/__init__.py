@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
         inbox,
         manage,
         messages,
+        schedules,
         security,
         send,
     )

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from rq import get_current_job
 
-from bot import flows, imports, outbox
+from bot import flows, imports, outbox, schedules
 from bot.api import idempotency
 from bot.pipeline import batches, concat, reports
 from bot.pipeline.governor import pace
@@ -108,6 +108,7 @@ def sweep() -> dict[str, int]:
     Each step judges its own rows (status, due time, lease), never RQ's memory, and is safe to repeat.
     """
     counts = {
+        "schedules": schedules.run_due(utcnow()),  # recurring sends whose run is due: a batch each (bot/schedules.py)
         "requeued": requeue_messages(),
         "unknown": mark_unknown(),
         "effects": outbox.requeue_due(),
