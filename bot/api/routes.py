@@ -5,6 +5,7 @@ from bot.api import (  # noqa: F401  (each module declares its routes when impor
     account,
     batches,
     blocklist,
+    consent,
     contacts,
     deliveries,
     docs,
@@ -13,4 +14,5 @@ from bot.api import (  # noqa: F401  (each module declares its routes when impor
     numbers,
     operator,
     preview,
+    topics,
 )
