@@ -289,6 +289,7 @@ ERASED = obj(
         "conversations": {"type": "integer"},
         "parts": {"type": "integer"},
         "blocked": {"type": "boolean"},
+        "consent_events": {"type": "integer"},  # kept: the proof of the phone's opt-outs (bot/privacy.py)
     },
     ["phone", "contacts", "messages", "blocked"],
 )
