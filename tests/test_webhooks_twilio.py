@@ -102,7 +102,7 @@ CASES = [
         "STOP with OptOutType: Twilio replied, we only block",
         "inbound",
         {**SMS, "Body": "STOP", "MessageSid": "SM12", "OptOutType": "STOP"},
-        writes={"InboundMessage": 1, "BlockEntry": 1, "ConsentEvent": 1},
+        writes={"InboundMessage": 1, "BlockEntry": 1},
     ),
     Case("unsigned", "inbound", SMS, 401, NOTHING, UNSIGNED),
     Case("signed with another token", "inbound", SMS, 403, NOTHING, BAD_SIGNATURE),
@@ -134,7 +134,7 @@ CASES = [
         "21610: the recipient unsubscribed at Twilio, blocked here too",
         "status",
         callback("failed", "21610"),
-        writes={"MessageEvent": 1, "BlockEntry": 1, "ConsentEvent": 1},
+        writes={"MessageEvent": 1, "BlockEntry": 1},
         status=405,
     ),
     *[

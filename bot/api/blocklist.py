@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import g, request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.routing import BaseConverter
 
 from bot import blocklist, consent, privacy
-from bot.api import shapes
+from bot.api import bp, shapes
 from bot.api.contacts import e164
 from bot.api.paging import page
 from bot.api.schema import route
@@ -15,6 +17,19 @@ from bot.consent import Evidence
 from bot.errors import ApiError
 from keywords.text import fold
 from models import BlockEntry
+
+
+class PhonePart(BaseConverter):
+    """A path part that may be a phone (it holds a digit): `/blocklist/export` is not a phone to unblock."""
+
+    regex = r"[^/]*[0-9][^/]*"
+
+
+def add_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("phone", PhonePart)
+
+
+bp.record_once(add_converter)  # before the rules below are bound to the app's map
 
 
 def by_key() -> Evidence:
@@ -59,7 +74,7 @@ def add_block(body: dict) -> tuple[dict, int]:
 
 @route(
     "DELETE",
-    "/blocklist/<e164_phone>",
+    "/blocklist/<phone:e164_phone>",
     role="user",
     summary="Unblock a phone the business blocked, for everything or ?topic= (a phone's own opt-out: 409)",
     query={"topic": shapes.TOPIC_NAME},
