@@ -160,13 +160,31 @@ class GroupMember(BaseModel):
 
 
 class BlockEntry(BaseModel):
+    """A phone opted out of everything (`topic` "") or of one topic of the account (bot/consent.py)."""
+
     account = ForeignKeyField(Account, backref="block_entries", on_delete="CASCADE")
     phone = CharField()
-    source = CharField(default="keyword")  # keyword | link | api | manual | carrier
+    source = CharField(default="keyword")  # keyword | link | api | manual | carrier | import
+    topic = CharField(default="")  # a Topic's name; "" (not NULL, so the unique index holds): everything
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("account", "phone"), True),)
+        indexes = ((("account", "phone", "topic"), True),)
+
+
+class Topic(BaseModel):
+    """A kind of message an account sends (e.g. `offers`) that a phone may opt out of alone.
+
+    `name` and `words` (the topic's own opt-out words) are stored folded: lower case, no accents.
+    """
+
+    account = ForeignKeyField(Account, backref="topics", on_delete="CASCADE")
+    name = CharField(max_length=32)
+    words = JSONField(default=list)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "name"), True),)
 
 
 class InboundMessage(BaseModel):
@@ -183,6 +201,27 @@ class InboundMessage(BaseModel):
 
     class Meta:
         indexes = ((("carrier", "carrier_message_id"), True), (("number", "received_at"), False))
+
+
+class ConsentEvent(BaseModel):
+    """The consent ledger: one append-only row per opt-out or opt-in, written with the block-list change.
+
+    `topic` NULL is everything; `text` and `inbound` are the phone's own message for keyword sources;
+    `actor` names the user or API key for business changes. Kept by the GDPR erase (bot/privacy.py).
+    """
+
+    account = ForeignKeyField(Account, backref="consent_events", on_delete="CASCADE")
+    phone = CharField()
+    kind = CharField()  # opt_out | opt_in
+    topic = CharField(null=True)
+    source = CharField()  # keyword | link | carrier | business | import
+    text = TextField(default="")
+    inbound = ForeignKeyField(InboundMessage, null=True, backref="consent_events", on_delete="SET NULL")
+    actor = CharField(default="")  # "user:<email>" | "key:<prefix>"
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "phone"), False),)
 
 
 class InboundPart(BaseModel):
@@ -372,6 +411,7 @@ class Batch(BaseModel):
     validity_minutes = IntegerField(null=True)
     status_callback = CharField(null=True, max_length=2000)
     track_links = BooleanField(default=False)
+    topic = CharField(null=True)  # the send's topic (bot/consent.py): opted-out members are refused 405
     recipients = IntegerField(default=0)  # members when accepted
     cursor = BigIntegerField(default=0)
     state = CharField(default="pending", index=True)  # pending | done
@@ -482,7 +522,9 @@ ALL_MODELS: list[type[BaseModel]] = [
     Group,
     GroupMember,
     BlockEntry,
+    Topic,
     InboundMessage,
+    ConsentEvent,
     InboundPart,
     OutboundMessage,
     MessageEvent,

@@ -15,6 +15,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 from models import (
     ALL_MODELS,
     Batch,
+    ConsentEvent,
     ContactImport,
     Conversation,
     Effect,
@@ -24,6 +25,7 @@ from models import (
     Schedule,
     ScheduleRun,
     SchemaVersion,
+    Topic,
     TrackedLink,
     UserToken,
     db,
@@ -169,6 +171,19 @@ def schedules(database: Database) -> None:
     database.create_tables([Schedule, ScheduleRun], safe=True)
 
 
+def consent_ledger(database: Database) -> None:
+    """Topics, the consent ledger, a topic per block entry (unique per account, phone and topic) and per batch."""
+    database.create_tables([Topic, ConsentEvent], safe=True)
+    add_missing_columns(database, "block_entry", topic=CharField(default=""))
+    add_missing_columns(database, "batch", topic=CharField(null=True))
+    indexes = {tuple(index.columns): index.name for index in database.get_indexes("block_entry")}
+    migrator = SchemaMigrator.from_database(database)
+    if ("account_id", "phone") in indexes:
+        migrate(migrator.drop_index("block_entry", indexes[("account_id", "phone")]))
+    if ("account_id", "phone", "topic") not in indexes:
+        migrate(migrator.add_index("block_entry", ("account_id", "phone", "topic"), True))
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -186,6 +201,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (16, batch_tracked_links),
     (17, effect_tries),
     (18, two_factor),
+    (19, consent_ledger),
     (20, schedules),
 ]
 

@@ -227,6 +227,7 @@ def test_blocklist_and_privacy_erase(client, shop):
         "conversations": 0,
         "parts": 0,
         "blocked": True,
+        "consent_events": 1,  # the proof of the opt-out is kept
     }
     assert OutboundMessage.get().body == "[erased]"
     assert BlockEntry.select().count() == 1  # kept, so the phone is never messaged again

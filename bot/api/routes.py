@@ -5,6 +5,7 @@ from bot.api import (  # noqa: F401  (each module declares its routes when impor
     account,
     batches,
     blocklist,
+    consent,
     contacts,
     deliveries,
     docs,
@@ -14,4 +15,5 @@ from bot.api import (  # noqa: F401  (each module declares its routes when impor
     operator,
     preview,
     schedules,
+    topics,
 )

@@ -67,7 +67,7 @@ def group(row: Group, size: int | None = None) -> dict[str, Any]:
 
 
 def block_entry(row: BlockEntry) -> dict[str, Any]:
-    return {"phone": row.phone, "source": row.source, "created_at": iso(row.created_at)}
+    return {"phone": row.phone, "topic": row.topic or None, "source": row.source, "created_at": iso(row.created_at)}
 
 
 def inbound(row: InboundMessage) -> dict[str, Any]:

@@ -244,11 +244,46 @@ GROUP = obj(
     {"id": {"type": "integer"}, "name": {"type": "string"}, "size": {"type": "integer"}}, ["id", "name", "size"]
 )
 GROUP_IN = obj({"name": {"type": "string", "minLength": 1, "maxLength": 100}}, ["name"])
+TOPIC_NAME = {"type": "string", "minLength": 1, "maxLength": 32}
 BLOCK_ENTRY = obj(
-    {"phone": {"type": "string"}, "source": {"type": "string"}, "created_at": {"type": "string"}},
-    ["phone", "source", "created_at"],
+    {
+        "phone": {"type": "string"},
+        "topic": {"type": ["string", "null"]},  # null: opted out of everything
+        "source": {"type": "string"},
+        "created_at": {"type": "string"},
+    },
+    ["phone", "topic", "source", "created_at"],
 )
-BLOCK_IN = obj({"phone": PHONE_IN}, ["phone"])
+BLOCK_IN = obj({"phone": PHONE_IN, "topic": TOPIC_NAME}, ["phone"])
+CONSENT_EVENT = obj(
+    {
+        "id": {"type": "integer"},
+        "phone": {"type": "string"},
+        "kind": {"type": "string", "enum": ["opt_out", "opt_in"]},
+        "topic": {"type": ["string", "null"]},
+        "source": {"type": "string", "enum": ["keyword", "link", "carrier", "business", "import"]},
+        "text": {"type": "string"},
+        "inbound_id": {"type": ["integer", "null"]},
+        "actor": {"type": "string"},
+        "created_at": {"type": "string"},
+    },
+    ["id", "phone", "kind", "topic", "source", "text", "inbound_id", "actor", "created_at"],
+)
+CONSENT_HISTORY = obj(
+    {"phone": {"type": "string"}, "events": {"type": "array", "items": CONSENT_EVENT}, "next": CURSOR},
+    ["phone", "events", "next"],
+)
+TOPIC = obj(
+    {"name": {"type": "string"}, "words": {"type": "array", "items": {"type": "string"}}, "created_at": TIME},
+    ["name", "words", "created_at"],
+)
+TOPIC_IN = obj(
+    {
+        "name": TOPIC_NAME,
+        "words": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 30}, "maxItems": 10},
+    },
+    ["name"],
+)
 ERASED = obj(
     {
         "phone": {"type": "string"},
@@ -257,6 +292,7 @@ ERASED = obj(
         "conversations": {"type": "integer"},
         "parts": {"type": "integer"},
         "blocked": {"type": "boolean"},
+        "consent_events": {"type": "integer"},  # kept: the proof of the phone's opt-outs (bot/privacy.py)
     },
     ["phone", "contacts", "messages", "blocked"],
 )
@@ -313,6 +349,7 @@ SEND_IN = obj(
         "validity_minutes": {"type": "integer", "minimum": 1, "maximum": 7 * 24 * 60},
         "status_callback": {"type": "string", "minLength": 1, "maxLength": 2000},
         "track_links": {"type": "boolean"},
+        "topic": TOPIC_NAME,  # one of the account's topics (GET /topics): opted-out phones get 405
     },
     ["from", "text"],
 )

@@ -43,6 +43,7 @@ def fan_out(batch_id: str) -> str:
             batch.validity_minutes,
             batch.status_callback,
             batch.track_links,
+            batch.topic,
         )
         size, route = current_app.config["FANOUT_CHUNK"], route_for(batch.account, batch.sender)
         with db.atomic():

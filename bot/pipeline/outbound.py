@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import callbacks, inputguard, links, phones
+from bot import callbacks, consent, inputguard, links, phones
 from bot.pipeline import segments
 from bot.pipeline.governor import QuietHours, quiet_until
 from bot.pipeline.queue import enqueue_send
 from bot.pipeline.statuses import Status, is_final, predecessors, rank
 from models import (
     Account,
-    BlockEntry,
     Carrier,
     InboundMessage,
     LedgerEntry,
@@ -51,6 +50,7 @@ class Draft:
     sender_number: VirtualNumber | None = None  # the account's number for `sender`, when the caller loaded it
     status_callback: str | None = None  # this message's own callback URL, else the account's (bot/callbacks.py)
     track_links: bool = False  # each URL becomes a short link of ours that counts clicks (bot/links.py)
+    topic: str | None = None  # a send of one of the account's topics: refused to phones opted out of it
 
 
 class Rejected(Exception):
@@ -143,8 +143,8 @@ def validate(draft: Draft, message: OutboundMessage) -> str:
     banned = banned_word(message.body, account.banned_words)
     if banned:
         raise Rejected(Status.CONTENT_REJECTED, f"banned word: {banned}")
-    if not draft.compliance and is_blocked(account, recipient):
-        raise Rejected(Status.RECIPIENT_REJECTED, "recipient is on the block list")
+    if not draft.compliance and consent.opted_out(account, [recipient], draft.topic):
+        raise Rejected(Status.RECIPIENT_REJECTED, blocked_detail(draft.topic))
     if phones.is_nanp(recipient):
         if not account.nanp_campaign:
             raise Rejected(Status.SENDER_REJECTED, "US/Canada needs a pre-booked campaign")
@@ -182,8 +182,8 @@ def banned_word(body: str, banned_words: list[str]) -> str | None:
     return next((word for word in banned_words if word.casefold() in words), None)
 
 
-def is_blocked(account: Account, phone: str) -> bool:
-    return BlockEntry.select().where((BlockEntry.account == account) & (BlockEntry.phone == phone)).exists()
+def blocked_detail(topic: str | None) -> str:
+    return "recipient is on the block list" + (f" (opted out of everything or of topic {topic})" if topic else "")
 
 
 def fund(message: OutboundMessage) -> None:

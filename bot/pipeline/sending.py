@@ -32,6 +32,7 @@ class Send:
     validity_minutes: int | None = None
     status_callback: str | None = None  # where each message's status changes go (else the account's URL)
     track_links: bool = False  # each URL becomes a short link per recipient (bot/links.py)
+    topic: str | None = None  # the account's topic this send belongs to (bot/consent.py)
 
 
 class SendRefused(ValueError):
@@ -68,6 +69,7 @@ def draft(send: Send, route: Route, recipient: str, batch: str | None = None) ->
         batch=batch,
         status_callback=send.status_callback,
         track_links=send.track_links,
+        topic=send.topic,
     )
 
 
@@ -101,6 +103,7 @@ def new_batch(send: Send, recipients: int, group: Group | None = None, **fields:
         validity_minutes=send.validity_minutes,
         status_callback=send.status_callback,
         track_links=send.track_links,
+        topic=send.topic,
         recipients=recipients,
         **fields,
     )

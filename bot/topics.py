@@ -1,0 +1,25 @@
+"""Topics: kinds of message an account sends (`offers`, `reminders`) that a phone may opt out of alone.
+
+A phone opts out of a topic with `STOP <topic>` (any opt-out word, then the name) or with one of the
+topic's own words; `START <topic>` lifts that topic only, a plain START everything (keywords/optout.py,
+keywords/optin.py). Names and words are stored folded (lower case, no accents), so lookups take folded
+text. Deleting a topic keeps its opt-outs: a topic created again with the name finds them in force.
+"""
+
+from __future__ import annotations
+
+from models import Account, Topic
+
+
+def of_account(account: Account) -> list[Topic]:
+    return list(Topic.select().where(Topic.account == account).order_by(Topic.name))
+
+
+def named(account: Account, name: str) -> Topic | None:
+    """The account's topic called `name` (folded), or None."""
+    return Topic.get_or_none((Topic.account == account) & (Topic.name == name))
+
+
+def by_word(account: Account, word: str) -> Topic | None:
+    """The account's topic that has `word` (folded) among its own opt-out words, or None."""
+    return next((topic for topic in of_account(account) if word in topic.words), None)
