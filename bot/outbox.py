@@ -11,7 +11,7 @@ Effects are done at least once: a handler must be safe to repeat (its idempotenc
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -58,6 +58,15 @@ def add(
     effect = Effect.create(kind=kind, inbound=inbound, message=message, payload=payload)
     enqueue_job_after_commit(JOB, effect.id)
     return effect
+
+
+def add_for_messages(kind: str, messages: Sequence[OutboundMessage]) -> None:
+    """`add` of one effect per message, in one INSERT (a chunk of a group send); jobs after the commit."""
+    if not messages:
+        return
+    rows = [{"kind": kind, "message": message.id, "payload": {}} for message in messages]
+    ids = [effect_id for (effect_id,) in Effect.insert_many(rows).returning(Effect.id).tuples().execute()]
+    db.after_commit(lambda: [enqueue_job(JOB, effect_id) for effect_id in ids])
 
 
 def claim(effect_id: int) -> bool:

@@ -57,6 +57,12 @@ def enqueue_send(message_id: int, send_at: datetime | None = None, *, reserved: 
     return True
 
 
+def enqueue_sends(message_ids: list[int], send_at: datetime | None = None) -> bool:
+    """Enqueue the send jobs of messages due at one moment (a chunk of a group send); False when any was
+    not (logged: those stay in the outbox for the sweeper)."""
+    return all([enqueue_send(message_id, send_at) for message_id in message_ids])
+
+
 def enqueue_job(func: str, *args: object, at: datetime | None = None, job_id: str | None = None) -> bool:
     """Enqueue a job of the outbox (an effect, a fan-out chunk) by its row id; False (logged) if Redis is down.
 
