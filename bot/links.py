@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, abort, current_app, redirect
 from peewee import fn
 from werkzeug.wrappers import Response
 
+from bot import rows
 from models import TrackedLink, utcnow
 
 bp = Blueprint("links", __name__)
@@ -73,7 +74,7 @@ def fresh_codes(count: int) -> list[str]:
     return sorted(codes)
 
 
-def rows(shortened: Shortened, account_id: int, message_id: int | None, batch: str | None) -> list[dict]:
+def entries(shortened: Shortened, account_id: int, message_id: int | None, batch: str | None) -> list[dict]:
     """The TrackedLink rows of one shortened text, for `save`."""
     return [
         {"code": code, "url": url, "account": account_id, "message": message_id, "batch": batch}
@@ -81,10 +82,9 @@ def rows(shortened: Shortened, account_id: int, message_id: int | None, batch: s
     ]
 
 
-def save(link_rows: list[dict]) -> None:
-    """Store the links of one or many messages (`rows`) in one INSERT."""
-    if link_rows:
-        TrackedLink.insert_many(link_rows).execute()
+def save(link_entries: list[dict]) -> None:
+    """Store the links of one or many messages (`entries`) in one INSERT."""
+    rows.insert(TrackedLink, link_entries)
 
 
 @bp.get("/l/<code>")

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from flask import current_app
 
+from bot import rows
 from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
 from models import Effect, InboundMessage, OutboundMessage, db, utcnow
 
@@ -62,11 +63,10 @@ def add(
 
 def add_for_messages(kind: str, messages: Sequence[OutboundMessage]) -> None:
     """`add` of one effect per message, in one INSERT (a chunk of a group send); jobs after the commit."""
-    if not messages:
-        return
-    rows = [{"kind": kind, "message": message.id, "payload": {}} for message in messages]
-    ids = [effect_id for (effect_id,) in Effect.insert_many(rows).returning(Effect.id).tuples().execute()]
-    db.after_commit(lambda: [enqueue_job(JOB, effect_id) for effect_id in ids])
+    effects = [{"kind": kind, "message": message.id} for message in messages]
+    ids = [effect_id for (effect_id,) in rows.insert(Effect, effects, returning=(Effect.id,))]
+    if ids:
+        db.after_commit(lambda: [enqueue_job(JOB, effect_id) for effect_id in ids])
 
 
 def claim(effect_id: int) -> bool:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import callbacks, inputguard, links, phones
+from bot import callbacks, inputguard, links, phones, rows
 from bot.pipeline import segments
 from bot.pipeline.governor import QuietHours, quiet_until
 from bot.pipeline.queue import enqueue_sends
@@ -86,8 +86,22 @@ class Staged:
 class Lookups:
     """What validating a chunk reads from the database, read once for the chunk."""
 
-    blocked: set[tuple[int, str]]  # (account id, phone) on the account's block list
+    blocked: set[tuple[int, str]] = field(default_factory=set)  # (account id, phone) on a block list
     senders: dict[tuple[int, str], str | None] = field(default_factory=dict)  # own_sender's answers
+    recipients: dict[tuple[str, str], str | phones.PhoneError] = field(default_factory=dict)
+
+    def recipient(self, raw: str, region: str) -> str:
+        """`phones.check_recipient`, worked out once per phone of the chunk (parsing is its dearest step)."""
+        key = (raw, region)
+        if key not in self.recipients:
+            try:
+                self.recipients[key] = phones.check_recipient(raw, region)
+            except phones.PhoneError as exc:
+                self.recipients[key] = exc
+        checked = self.recipients[key]
+        if isinstance(checked, phones.PhoneError):
+            raise checked
+        return checked
 
 
 def accept_many(drafts: Sequence[Draft]) -> list[OutboundMessage]:
@@ -104,9 +118,12 @@ def accept_many(drafts: Sequence[Draft]) -> list[OutboundMessage]:
     held for quiet hours or scheduled in groups by their moment. Text no database can hold (NUL, lone
     surrogates) is stored with U+FFFD, and such a text is rejected with 408.
     """
+    if not drafts:
+        return []  # the last chunk of a group whose size is a multiple of the chunk's
     with db.atomic():
         staged = stage(drafts)
-        lookups = Lookups(blocked_phones(staged))
+        lookups = Lookups()
+        lookups.blocked = blocked_phones(staged, lookups)
         for item in staged:
             check(item, lookups)
         written = insert(staged)
@@ -158,15 +175,15 @@ def stage(drafts: Sequence[Draft]) -> list[Staged]:
     return staged
 
 
-def blocked_phones(staged: list[Staged]) -> set[tuple[int, str]]:
+def blocked_phones(staged: list[Staged], lookups: Lookups) -> set[tuple[int, str]]:
     """The (account, phone) pairs of the chunk on a block list, in one query."""
     accounts, wanted = set(), set()
     for item in staged:
         if not item.draft.compliance:
             try:
-                wanted.add(phones.to_e164(item.message.recipient, item.draft.account.default_region))
+                wanted.add(lookups.recipient(item.message.recipient, item.draft.account.default_region))
             except phones.PhoneError:
-                continue  # rejected as 409 before the block list is read
+                continue  # rejected as 409 or 410 before the block list is read
             accounts.add(item.draft.account.id)
     if not wanted:
         return set()
@@ -201,11 +218,14 @@ def insert(staged: list[Staged]) -> list[Staged]:
     The ids come back with their recipients and are matched to the drafts by recipient (unique within a
     batch), in id order for the same recipient (unbatched drafts, which never conflict).
     """
-    columns = list(OutboundMessage._meta.fields.values())[1:]  # all but the id
-    rows = [[item.message.__data__.get(column.name) for column in columns] for item in staged]
-    returned = OutboundMessage.insert_many(rows, fields=columns).on_conflict_ignore()
+    returned = rows.insert(
+        OutboundMessage,
+        [item.message.__data__ for item in staged],
+        skip_conflicts=True,
+        returning=(OutboundMessage.id, OutboundMessage.recipient),
+    )
     ids: dict[str, list[int]] = {}
-    for message_id, recipient in sorted(returned.returning(OutboundMessage.id, OutboundMessage.recipient).tuples()):
+    for message_id, recipient in sorted(returned):
         ids.setdefault(recipient, []).append(message_id)
     written = []
     for item in staged:
@@ -224,14 +244,14 @@ def quiet_hold(draft: Draft, message: OutboundMessage) -> datetime | None:
     if draft.reply_to is not None or draft.compliance:
         return None
     window = QuietHours.parse(draft.account.quiet_hours)
-    return quiet_until(window, message.recipient, message.send_at or utcnow())
+    return quiet_until(window, message.recipient, message.send_at or utcnow()) if window else None
 
 
 def validate(draft: Draft, message: OutboundMessage, lookups: Lookups) -> str:
     """Run SPEC §5 step 1 in order; return the recipient in E.164 or raise Rejected."""
     account = draft.account
     try:
-        recipient = phones.check_recipient(message.recipient, account.default_region)
+        recipient = lookups.recipient(message.recipient, account.default_region)
     except phones.PhoneError as exc:
         raise Rejected(Status(exc.code), str(exc)) from exc
     if not phones.is_valid_sender(message.sender):
@@ -327,11 +347,16 @@ def fund(written: list[Staged]) -> list[Staged]:
 
 
 def balances(account_ids: set[int]) -> dict[int, int]:
-    """The accounts' balances, their rows locked until the commit on PostgreSQL (one query)."""
+    """The accounts' balances, their rows locked until the commit on PostgreSQL (one query).
+
+    The lock is the one the debit's UPDATE takes (NO KEY UPDATE): a plain FOR UPDATE would wait on the
+    key-share lock that every concurrent INSERT of a message or ledger row of the account holds, and
+    two such transactions deadlock.
+    """
     if not account_ids:
         return {}
     query = Account.select(Account.id, Account.balance).where(Account.id.in_(account_ids)).order_by(Account.id)
-    return dict((query.for_update() if db.for_update else query).tuples())
+    return dict((query.for_update("FOR NO KEY UPDATE") if db.for_update else query).tuples())
 
 
 def unhold(unfunded: list[Staged]) -> None:
@@ -378,10 +403,9 @@ def write_history(written: list[Staged]) -> None:
             for code, detail in steps
         ]
         if item.shortened:
-            link_rows += links.rows(item.shortened, account.id, message.id, message.batch)
-    MessageEvent.insert_many(events).execute()
-    if ledger:
-        LedgerEntry.insert_many(ledger).execute()
+            link_rows += links.entries(item.shortened, account.id, message.id, message.batch)
+    rows.insert(MessageEvent, events)
+    rows.insert(LedgerEntry, ledger)
     links.save(link_rows)
     callbacks.arm_many([item.message for item in written])
 
