@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from peewee import IntegrityError
 
-from bot.pipeline.outbound import is_blocked
+from bot.pipeline.validation import is_blocked
 from models import Account, BlockEntry, db
 
 SOURCES = ("keyword", "link", "api", "manual", "carrier")

@@ -208,7 +208,6 @@ def test_a_chunk_of_a_thousand_costs_a_fixed_number_of_statements(shop, statemen
     statements.clear()
     with db.atomic():
         messages = accept_many(drafts)
-    print("\n".join(s[:90] for s in statements))
     assert len(statements) <= 20, "\n".join(s[:100] for s in statements)
     assert len(messages) == 1000
     assert OutboundMessage.select().where(OutboundMessage.status == Status.QUEUED).count() == 900

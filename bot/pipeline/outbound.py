@@ -3,14 +3,17 @@
 Every outbound message, an automatic reply or a business's send, is created here, inside the caller's
 transaction. The message row is the outbox: it is committed at 102 Queued (or final, when rejected),
 and its send job is enqueued after the commit. Each step is a MessageEvent in its history.
+
+Messages are accepted a chunk at a time (`accept_many`: a group send's chunk of members, a send to many
+phones); one message is a chunk of one (`accept`). A chunk is validated in memory (bot/pipeline/validation.py),
+written, funded (bot/pipeline/funding.py) and given its history in a fixed number of statements.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -18,12 +21,13 @@ from peewee import IntegrityError
 
 from bot import callbacks, inputguard, links, phones, rows
 from bot.pipeline import segments
+from bot.pipeline.funding import fund
 from bot.pipeline.governor import QuietHours, quiet_until
 from bot.pipeline.queue import enqueue_sends
 from bot.pipeline.statuses import Status, is_final, predecessors, rank
+from bot.pipeline.validation import Lookups, Rejected, blocked_phones, validate
 from models import (
     Account,
-    BlockEntry,
     Carrier,
     InboundMessage,
     LedgerEntry,
@@ -54,13 +58,6 @@ class Draft:
     track_links: bool = False  # each URL becomes a short link of ours that counts clicks (bot/links.py)
 
 
-class Rejected(Exception):
-    def __init__(self, code: Status, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-
-
 def accept(draft: Draft) -> OutboundMessage:
     """Accept one message: `accept_many` of one draft. IntegrityError if its batch already has a message
     to the recipient."""
@@ -82,28 +79,6 @@ class Staged:
     unheld: tuple[datetime | None, datetime | None] = (None, None)  # its send_at, expires_at before the hold
 
 
-@dataclass
-class Lookups:
-    """What validating a chunk reads from the database, read once for the chunk."""
-
-    blocked: set[tuple[int, str]] = field(default_factory=set)  # (account id, phone) on a block list
-    senders: dict[tuple[int, str], str | None] = field(default_factory=dict)  # own_sender's answers
-    recipients: dict[tuple[str, str], str | phones.PhoneError] = field(default_factory=dict)
-
-    def recipient(self, raw: str, region: str) -> str:
-        """`phones.check_recipient`, worked out once per phone of the chunk (parsing is its dearest step)."""
-        key = (raw, region)
-        if key not in self.recipients:
-            try:
-                self.recipients[key] = phones.check_recipient(raw, region)
-            except phones.PhoneError as exc:
-                self.recipients[key] = exc
-        checked = self.recipients[key]
-        if isinstance(checked, phones.PhoneError):
-            raise checked
-        return checked
-
-
 def accept_many(drafts: Sequence[Draft]) -> list[OutboundMessage]:
     """Create messages and run each through validation, funding and queueing, recording each event.
 
@@ -113,14 +88,14 @@ def accept_many(drafts: Sequence[Draft]) -> list[OutboundMessage]:
     left out and costs nothing. The chunk costs a fixed number of statements, whatever its size: one
     block-list read, one INSERT of the messages (ON CONFLICT DO NOTHING on (batch, recipient)), one locked
     balance read and one conditional debit per paying account, one INSERT each of events, ledger lines,
-    short links and callback effects, and one UPDATE for messages the money did not cover. It runs in a
-    transaction (a savepoint inside the caller's); the send jobs are enqueued once that commits, messages
+    short links and callback effects, and one UPDATE for messages the money did not cover. It runs in the
+    caller's transaction (else in one of its own); the send jobs are enqueued once that commits, messages
     held for quiet hours or scheduled in groups by their moment. Text no database can hold (NUL, lone
     surrogates) is stored with U+FFFD, and such a text is rejected with 408.
     """
     if not drafts:
         return []  # the last chunk of a group whose size is a multiple of the chunk's
-    with db.atomic():
+    with nullcontext() if db.in_transaction() else db.atomic():
         staged = stage(drafts)
         lookups = Lookups()
         lookups.blocked = blocked_phones(staged, lookups)
@@ -175,24 +150,6 @@ def stage(drafts: Sequence[Draft]) -> list[Staged]:
     return staged
 
 
-def blocked_phones(staged: list[Staged], lookups: Lookups) -> set[tuple[int, str]]:
-    """The (account, phone) pairs of the chunk on a block list, in one query."""
-    accounts, wanted = set(), set()
-    for item in staged:
-        if not item.draft.compliance:
-            try:
-                wanted.add(lookups.recipient(item.message.recipient, item.draft.account.default_region))
-            except phones.PhoneError:
-                continue  # rejected as 409 or 410 before the block list is read
-            accounts.add(item.draft.account.id)
-    if not wanted:
-        return set()
-    query = BlockEntry.select(BlockEntry.account, BlockEntry.phone).where(
-        BlockEntry.account.in_(accounts) & BlockEntry.phone.in_(wanted)
-    )
-    return set(query.tuples())
-
-
 def check(item: Staged, lookups: Lookups) -> None:
     """Validate one staged message (its rejection, or its recipient in E.164) and hold it for quiet hours."""
     draft, message = item.draft, item.message
@@ -245,118 +202,6 @@ def quiet_hold(draft: Draft, message: OutboundMessage) -> datetime | None:
         return None
     window = QuietHours.parse(draft.account.quiet_hours)
     return quiet_until(window, message.recipient, message.send_at or utcnow()) if window else None
-
-
-def validate(draft: Draft, message: OutboundMessage, lookups: Lookups) -> str:
-    """Run SPEC §5 step 1 in order; return the recipient in E.164 or raise Rejected."""
-    account = draft.account
-    try:
-        recipient = lookups.recipient(message.recipient, account.default_region)
-    except phones.PhoneError as exc:
-        raise Rejected(Status(exc.code), str(exc)) from exc
-    if not phones.is_valid_sender(message.sender):
-        raise Rejected(Status.INVALID_SENDER, "sender must be 1-11 letters, digits or spaces, or up to 15 digits")
-    if phones.sender_kind(message.sender) != "alphanumeric":
-        message.sender = own_sender(draft, message.sender, lookups.senders)
-    if inputguard.has_unstorable(draft.body):
-        raise Rejected(Status.INVALID_CONTENT, "the text holds NUL or invalid (lone surrogate) characters")
-    check_content(message.body, message.segments)
-    banned = banned_word(message.body, account.banned_words)
-    if banned:
-        raise Rejected(Status.CONTENT_REJECTED, f"banned word: {banned}")
-    if not draft.compliance and (account.id, recipient) in lookups.blocked:
-        raise Rejected(Status.RECIPIENT_REJECTED, "recipient is on the block list")
-    if phones.is_nanp(recipient):
-        if not account.nanp_campaign:
-            raise Rejected(Status.SENDER_REJECTED, "US/Canada needs a pre-booked campaign")
-        if phones.sender_kind(message.sender) == "alphanumeric":
-            raise Rejected(Status.SENDER_REJECTED, "US/Canada does not accept alphanumeric senders")
-    return recipient
-
-
-def own_sender(draft: Draft, sender: str, found: dict[tuple[int, str], str | None]) -> str:
-    """A numeric sender must be one of the account's own virtual numbers (else 407); returns it as stored.
-
-    The caller's already loaded number is used when it is the one; otherwise one indexed lookup, kept in
-    `found` for the rest of the chunk.
-    """
-    forms = phones.numeric_sender_forms(sender, draft.account.default_region)
-    known = draft.sender_number
-    if known is not None and known.account_id == draft.account.id and known.number in forms:
-        return known.number
-    key = (draft.account.id, sender)
-    if key not in found:
-        number = VirtualNumber.get_or_none((VirtualNumber.account == draft.account) & VirtualNumber.number.in_(forms))
-        found[key] = number.number if number else None
-    if found[key] is None:
-        raise Rejected(Status.INVALID_SENDER, f"numeric sender {sender} is not one of this account's virtual numbers")
-    return found[key]
-
-
-def check_content(body: str, segment_count: int) -> None:
-    if not body.strip():
-        raise Rejected(Status.INVALID_CONTENT, "empty message")
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n" for ch in body):
-        raise Rejected(Status.INVALID_CONTENT, "control characters are not allowed")
-    limit = current_app.config["MAX_SEGMENTS"]
-    if segment_count > limit:
-        raise Rejected(Status.INVALID_CONTENT, f"{segment_count} segments, at most {limit}")
-
-
-def banned_word(body: str, banned_words: list[str]) -> str | None:
-    words = set(re.findall(r"\w+", body.casefold()))
-    return next((word for word in banned_words if word.casefold() in words), None)
-
-
-def is_blocked(account: Account, phone: str) -> bool:
-    return BlockEntry.select().where((BlockEntry.account == account) & (BlockEntry.phone == phone)).exists()
-
-
-def fund(written: list[Staged]) -> list[Staged]:
-    """SPEC §5 step 2 for the written messages that passed validation, in order; returns those not funded.
-
-    An invoice account accrues a line per message (post-invoicing takes priority over any balance). A
-    balance account is read locked, its messages are funded one by one while the balance covers them
-    and the others are 402, exactly as a debit per message would leave them, and the funded total is
-    taken in one conditional debit, so the balance never goes below zero.
-    """
-    due = [item for item in written if item.rejection is None]
-    left = balances({item.draft.account.id for item in due if item.draft.account.billing_mode != "invoice"})
-    debits: dict[int, int] = {}
-    unfunded = []
-    for item in due:
-        account, price = item.draft.account, item.message.price
-        if account.billing_mode == "invoice":
-            continue
-        if left[account.id] < price:
-            item.rejection = Rejected(Status.INSUFFICIENT_FUNDS, f"price {price}, balance {account.balance}")
-            item.message.status = Status.INSUFFICIENT_FUNDS
-            unfunded.append(item)
-            continue
-        left[account.id] -= price
-        debits[account.id] = debits.get(account.id, 0) + price
-    for account_id, total in debits.items():
-        debited = (
-            Account.update(balance=Account.balance - total)
-            .where((Account.id == account_id) & (Account.balance >= total))
-            .execute()
-        )
-        if not debited:  # the row is locked (PostgreSQL) or the write transaction serial (SQLite)
-            raise RuntimeError(f"account {account_id}: balance changed under its lock")
-    return unfunded
-
-
-def balances(account_ids: set[int]) -> dict[int, int]:
-    """The accounts' balances, their rows locked until the commit on PostgreSQL (one query).
-
-    The lock is the one the debit's UPDATE takes (NO KEY UPDATE): a plain FOR UPDATE would wait on the
-    key-share lock that every concurrent INSERT of a message or ledger row of the account holds, and
-    two such transactions deadlock.
-    """
-    if not account_ids:
-        return {}
-    query = Account.select(Account.id, Account.balance).where(Account.id.in_(account_ids)).order_by(Account.id)
-    return dict((query.for_update("FOR NO KEY UPDATE") if db.for_update else query).tuples())
 
 
 def unhold(unfunded: list[Staged]) -> None:
