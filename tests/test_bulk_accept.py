@@ -142,6 +142,16 @@ def test_a_chunk_run_again_after_half_of_it_was_accepted_skips_those_members_and
     assert_books_balance(account)
 
 
+def test_a_group_whose_size_is_a_multiple_of_the_chunk_ends_with_an_empty_chunk(shop, app):
+    app.config["FANOUT_CHUNK"] = 2
+    account, _ = shop(balance=1000)
+    members = [f"+4673123456{n}" for n in range(4)]
+    batch = group_send(account, members)
+    assert [fan_out(batch.id) for _ in range(3)] == ["chunk", "chunk", "done"]
+    assert outcome(batch) == dict.fromkeys(members, Status.QUEUED)
+    assert Batch.get_by_id(batch.id).state == "done"
+
+
 def test_members_in_other_time_zones_are_held_each_until_their_own_morning_in_one_chunk(shop):
     account, _ = shop(balance=1000, nanp_campaign="C-1", quiet_hours={"start": "21:00", "end": "08:00"})
     # 22:00 UTC: 23:00 in Stockholm, 07:00 next day in Tokyo (both quiet), 14:00 in Los Angeles.
