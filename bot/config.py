@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_GRACE_SECONDS": 30,
     "SWEEP_INTERVAL_SECONDS": 60,  # the sweeper runs once per interval, in whichever worker takes its lock
     "OUTBOX_LEASE_SECONDS": 60,  # an effect's try or a fan-out chunk may take this long before another job may
-    "FANOUT_CHUNK": 500,  # group members accepted per transaction
+    "FANOUT_CHUNK": 1000,  # group members accepted per transaction (and per statement: outbound.accept_many)
     "PACING_WINDOW_SECONDS": 1.1,  # a carrier's mps counted over this window: margin for network jitter
     "WORKER_TICK_SECONDS": 0.25,  # an idle worker's loop: scheduled jobs moved, sweep lock tried
     "SCHEDULER_LOCK_SECONDS": 15,  # a killed worker's scheduler role is taken over within this

@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, abort, current_app, redirect
 from peewee import fn
 from werkzeug.wrappers import Response
 
+from bot import rows
 from models import TrackedLink, utcnow
 
 bp = Blueprint("links", __name__)
@@ -42,19 +43,25 @@ def base_url() -> str:
 
 def shorten(text: str) -> Shortened:
     """Replace each URL of `text` with a new short link; the caller saves the links with its message."""
+    return shorten_many([text])[0]
+
+
+def shorten_many(texts: list[str]) -> list[Shortened]:
+    """`shorten` for many texts (a chunk of a group send), checking all their new codes in one query."""
     base, own = base_url(), current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    found = [match for match in URL.finditer(text) if not match.group(0).startswith((own + "/", base + "/"))]
-    if not found:
-        return Shortened(text)
-    codes = fresh_codes(len(found))
-    pieces, links, cursor = [], [], 0
-    for match, code in zip(found, codes, strict=True):
-        url = match.group(0).rstrip(TRAILING)
-        pieces += [text[cursor : match.start()], f"{base}/l/{code}"]
-        links.append((code, url))
-        cursor = match.start() + len(url)
-    pieces.append(text[cursor:])
-    return Shortened("".join(pieces), links)
+    found = [[m for m in URL.finditer(text) if not m.group(0).startswith((own + "/", base + "/"))] for text in texts]
+    codes = iter(fresh_codes(sum(map(len, found))))
+    shortened = []
+    for text, matches in zip(texts, found, strict=True):
+        pieces, links, cursor = [], [], 0
+        for match in matches:
+            url, code = match.group(0).rstrip(TRAILING), next(codes)
+            pieces += [text[cursor : match.start()], f"{base}/l/{code}"]
+            links.append((code, url))
+            cursor = match.start() + len(url)
+        pieces.append(text[cursor:])
+        shortened.append(Shortened("".join(pieces), links))
+    return shortened
 
 
 def fresh_codes(count: int) -> list[str]:
@@ -67,14 +74,17 @@ def fresh_codes(count: int) -> list[str]:
     return sorted(codes)
 
 
-def save(shortened: Shortened, account_id: int, message_id: int | None, batch: str | None) -> None:
-    if shortened.links:
-        TrackedLink.insert_many(
-            [
-                {"code": code, "url": url, "account": account_id, "message": message_id, "batch": batch}
-                for code, url in shortened.links
-            ]
-        ).execute()
+def entries(shortened: Shortened, account_id: int, message_id: int | None, batch: str | None) -> list[dict]:
+    """The TrackedLink rows of one shortened text, for `save`."""
+    return [
+        {"code": code, "url": url, "account": account_id, "message": message_id, "batch": batch}
+        for code, url in shortened.links
+    ]
+
+
+def save(link_entries: list[dict]) -> None:
+    """Store the links of one or many messages (`entries`) in one INSERT."""
+    rows.insert(TrackedLink, link_entries)
 
 
 @bp.get("/l/<code>")

@@ -22,8 +22,9 @@ from peewee import fn
 from bot import phones, recurrence
 from bot.contacts import group_named
 from bot.pipeline import segments
-from bot.pipeline.outbound import Draft, Rejected, banned_word, check_content, own_sender
+from bot.pipeline.outbound import Draft
 from bot.pipeline.sending import Send, SendRefused, check, send_to_group
+from bot.pipeline.validation import Rejected, banned_word, check_content, own_sender
 from models import Account, Schedule, ScheduleRun, db
 
 EARLIEST_DATE = date(2000, 1, 1)
@@ -83,7 +84,7 @@ def local_date(raw: str, field: str, today: date) -> date:
 
 def check_send(send: Send) -> None:
     """Refuse now what would reject every message of every run: the group send's own check, then the
-    pipeline's sender and content rules (bot/pipeline/outbound.py), each naming its API field."""
+    pipeline's sender and content rules (bot/pipeline/validation.py), each naming its API field."""
     try:
         check(send)
     except SendRefused as exc:
@@ -93,7 +94,7 @@ def check_send(send: Send) -> None:
     body = segments.normalize_body(send.text)
     try:
         if phones.sender_kind(send.sender) != "alphanumeric":
-            own_sender(Draft(send.account, send.sender, "", ""), send.sender)
+            own_sender(Draft(send.account, send.sender, "", ""), send.sender, {})
     except Rejected as exc:
         raise Refused(exc.detail, "from") from None
     try:

@@ -1,6 +1,7 @@
 """A business's sends: to phones at once, or to a group fanned out in jobs.
 
-Each recipient becomes one message through the same pipeline as a reply (`outbound.accept`).
+Each recipient becomes one message through the same pipeline as a reply, a chunk of them at a time
+(`outbound.accept_many`).
 `{unsubscribe_url}` in the text becomes the recipient's own unsubscribe link, when the account has the
 stop service on. A group send answers at once with its Batch row; fan-out jobs (bot/pipeline/batches.py) accept
 the members a chunk per transaction, each message keyed by (batch, recipient), so nobody gets two.
@@ -14,8 +15,10 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from flask import current_app
+
 from bot import inputguard, phones
-from bot.pipeline.outbound import Draft, Route, accept, route_for
+from bot.pipeline.outbound import Draft, Route, accept_many, route_for
 from bot.pipeline.queue import enqueue_job_after_commit
 from bot.unsubscribe import PLACEHOLDER, link_for
 from models import Account, Batch, Group, GroupMember, OutboundMessage, db, utcnow
@@ -110,7 +113,8 @@ def new_batch(send: Send, recipients: int, group: Group | None = None, **fields:
 
 
 def send_to_phones(send: Send, recipients: list[str]) -> list[OutboundMessage]:
-    """Accept one message per recipient in one transaction; each is validated and funded on return.
+    """Accept one message per recipient in one transaction, FANOUT_CHUNK at a time; each is validated
+    and funded on return.
 
     Two or more phones are one batch: a done Batch row, and every message's `batch` holds its id.
     """
@@ -123,7 +127,9 @@ def send_to_phones(send: Send, recipients: list[str]) -> list[OutboundMessage]:
         if len(recipients) > 1:  # the row only records the send (its texts made storable, as `accept` does)
             stored = replace(send, sender=inputguard.scrub(send.sender), text=inputguard.scrub(send.text))
             batch = new_batch(stored, len(recipients), state="done", done_at=utcnow())
-        return [accept(draft(send, route, recipient, batch.id if batch else None)) for recipient in recipients]
+        drafts = [draft(send, route, recipient, batch.id if batch else None) for recipient in recipients]
+        size = current_app.config["FANOUT_CHUNK"]
+        return [message for at in range(0, len(drafts), size) for message in accept_many(drafts[at : at + size])]
 
 
 def send_to_group(send: Send, group: Group) -> Batch:
