@@ -14,6 +14,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from models import (
     ALL_MODELS,
+    AuditEntry,
     Batch,
     ContactImport,
     Conversation,
@@ -161,6 +162,10 @@ def batch_tracked_links(database: Database) -> None:
     add_missing_columns(database, "batch", track_links=BooleanField(default=False))
 
 
+def audit_log(database: Database) -> None:
+    database.create_tables([AuditEntry], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -178,6 +183,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (16, batch_tracked_links),
     (17, effect_tries),
     (18, two_factor),
+    (21, audit_log),
 ]
 
 

@@ -52,9 +52,7 @@ def patch_account(body: dict) -> dict:
     quiet = body.get("quiet_hours")
     if quiet and quiet["start"] == quiet["end"]:
         raise ApiError(422, "invalid", "quiet_hours start and end are the same: use null for none", "quiet_hours")
-    if body:
-        Account.update(**body).where(Account.id == g.account.id).execute()
-    return account_json(Account.get_by_id(g.account.id))
+    return account_json(accounts.update(g.account, body))
 
 
 @route(
