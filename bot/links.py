@@ -40,13 +40,28 @@ def base_url() -> str:
     return (config.get("SHORT_LINK_BASE_URL") or config["PUBLIC_BASE_URL"]).rstrip("/")
 
 
+def urls(text: str) -> list[re.Match[str]]:
+    """The URLs of `text` that become short links (not our own links)."""
+    base, own = base_url(), current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return [match for match in URL.finditer(text) if not match.group(0).startswith((own + "/", base + "/"))]
+
+
 def shorten(text: str) -> Shortened:
     """Replace each URL of `text` with a new short link; the caller saves the links with its message."""
-    base, own = base_url(), current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    found = [match for match in URL.finditer(text) if not match.group(0).startswith((own + "/", base + "/"))]
+    found = urls(text)
     if not found:
         return Shortened(text)
-    codes = fresh_codes(len(found))
+    return replaced(text, found, fresh_codes(len(found)))
+
+
+def as_sent(text: str) -> str:
+    """`text` with each URL replaced by a short link of the same length as a real one (for a preview)."""
+    found = urls(text)
+    return replaced(text, found, ["x" * CODE_LENGTH] * len(found)).text if found else text
+
+
+def replaced(text: str, found: list[re.Match[str]], codes: list[str]) -> Shortened:
+    base = base_url()
     pieces, links, cursor = [], [], 0
     for match, code in zip(found, codes, strict=True):
         url = match.group(0).rstrip(TRAILING)

@@ -351,6 +351,7 @@ PREVIEW_IN = obj(
         "text": {"type": "string", "maxLength": 10_000},
         "to": {"type": ["string", "array"], "items": PHONE_IN, "minLength": 1, "minItems": 1, "maxItems": 1000},
         "group": {"type": "string", "minLength": 1, "maxLength": 100},
+        "track_links": {"type": "boolean"},
     },
     ["text"],
 )
@@ -378,6 +379,7 @@ BATCH = obj(
             ["Info", "Success", "Rejection", "Error"],
         ),
         "done": {"type": "boolean"},
+        "clicks": {"type": "integer", "minimum": 0},
     },
-    ["id", "recipients", "accepted", "by_status_group", "done"],
+    ["id", "recipients", "accepted", "by_status_group", "done", "clicks"],
 )
