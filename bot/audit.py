@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import g, has_request_context, request
-from peewee import Model
+from peewee import Field, ForeignKeyField, Model
 
 from bot.phones import mask
 from models import Account, ApiKey, AuditEntry, Carrier, Effect, Keyword, User, VirtualNumber
@@ -110,8 +110,17 @@ def jsonable(value: Any) -> Any:
 
 
 def fields(row: Model) -> dict[str, Any]:
-    """The row's tracked fields as JSON values (a foreign key as its id)."""
-    return {name: jsonable(value) for name, value in row.__data__.items() if name not in UNTRACKED}
+    """The row's tracked fields as JSON values (a foreign key as its id; the account or number that the
+    target's name already says is left out)."""
+    return {
+        name: jsonable(value)
+        for name, value in row.__data__.items()
+        if name not in UNTRACKED and not in_scope(row._meta.fields.get(name))
+    }
+
+
+def in_scope(field: Field | None) -> bool:
+    return isinstance(field, ForeignKeyField) and field.rel_model in (Account, VirtualNumber)
 
 
 def masked(values: dict[str, Any] | None) -> dict[str, Any] | None:
