@@ -120,7 +120,9 @@ def account_create(name: str, billing: str, price: int, balance: int) -> None:
         account = Account.create(name=name, billing_mode=billing, price_per_segment=price, balance=balance)
         audit.created("account.create", account)
         if balance:
-            LedgerEntry.create(account=account, kind="topup", amount=balance)
+            entry = LedgerEntry.create(account=account, kind="topup", amount=balance)
+            opening = {"balance": balance, "amount": balance, "reference": "", "ledger_id": entry.id}
+            audit.record("account.topup", account, {"balance": 0}, opening)
         _, secret = create_key(account, "admin", "created by the CLI")
     click.echo(f"account {name} created ({billing}, price {price}, balance {balance}); admin API key:")
     click.echo(secret)

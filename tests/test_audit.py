@@ -11,7 +11,7 @@ import pytest
 import bot.api.routes  # noqa: F401  (declares the routes)
 from bot.api.schema import ENDPOINTS
 from bot.apikeys import create_key
-from models import ApiKey, AuditEntry, BlockEntry, User
+from models import ApiKey, AuditEntry, BlockEntry, LedgerEntry, User
 
 NUMBER, MOBILE = "+46700000001", "+46731234567"
 
@@ -202,3 +202,54 @@ def test_the_log_is_read_only_and_documented(client):
     document = client.get("/api/v1/openapi.json").json
     assert set(document["paths"]["/audit"]) == {"get"}
     assert {p["name"] for p in document["paths"]["/audit"]["get"]["parameters"]} >= {"action", "since", "cursor"}
+
+
+def test_the_operator_s_commands_are_recorded_as_the_cli_with_secrets_masked(client, runner):
+    commands = [
+        ["db", "upgrade"],
+        ["carrier", "add", "gw", "--kind", "generic", "--secret", "carrier-secret-1", "--url", "http://x"],
+        ["account", "create", "Acme", "--price", "35", "--balance", "500"],
+        ["number", "add", "0700000001", "--account", "Acme", "--carrier", "gw"],
+        ["keyword", "add", "+46700000001", "JOIN", "--reply", "Welcome"],
+        ["apikey", "create", "Acme", "--role", "viewer"],
+        ["user", "add", "Acme", "ann@acme.se", "--role", "admin"],
+        ["account", "list"],
+    ]
+    for args in commands:
+        assert runner.invoke(args=args).exit_code == 0, args
+    rows = list(AuditEntry.select().order_by(AuditEntry.id))
+    assert [row.action for row in rows] == [
+        "carrier.create",
+        "account.create",
+        "account.topup",
+        "apikey.create",
+        "number.create",
+        "keyword.create",
+        "apikey.create",
+        "user.create",
+    ]
+    assert {(row.actor_type, row.actor, row.address, row.actor_id) for row in rows} == {("cli", "cli", "cli", None)}
+    carrier = rows[0]
+    assert (carrier.account, carrier.after["secret"], carrier.after["url"]) == (None, "[secret]", "http://x")
+    assert rows[2].after == {"balance": 500, "amount": 500, "reference": "", "ledger_id": LedgerEntry.get().id}
+    assert "carrier-secret-1" not in json.dumps([list(row) for row in AuditEntry.select().tuples()], default=str)
+
+
+def test_turning_two_factor_login_on_and_off_is_recorded_masked(app, shop):
+    import time
+
+    from flask import g
+
+    from bot import totp, two_factor
+
+    user = User.create(account=shop, email="ann@shop.se", role="admin")
+    secret = totp.new_secret()
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "10.1.2.3"}):
+        g.user = user
+        two_factor.enrol(user, secret, totp.totp(totp.decode_secret(secret), time.time()))
+        two_factor.disable(User.get_by_id(user.id))
+    on, off = AuditEntry.select().order_by(AuditEntry.id)
+    assert (on.action, on.actor, on.address) == ("user.two_factor", "ann@shop.se", "10.1.2.3")
+    assert on.before == {"totp_secret": "", "recovery_codes": []}
+    assert on.after == {"totp_secret": "[secret]", "recovery_codes": "[secret]"}
+    assert (off.before, off.after) == (on.after, on.before)
