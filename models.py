@@ -506,6 +506,32 @@ class ScheduleRun(BaseModel):
     error = CharField(default="")
 
 
+class AuditEntry(BaseModel):
+    """One change a user, an API key, the operator or the CLI made (bot/audit.py). Append-only: nothing
+    updates or deletes a row, except a GDPR erase, which masks its phone in the rows that name it.
+
+    `actor_id` is no foreign key, so the proof outlives the user or key; `before` and `after` hold the
+    changed fields only, with secrets masked.
+    """
+
+    account = ForeignKeyField(Account, null=True, backref="audit_entries", on_delete="CASCADE")
+    at = DateTimeField(default=utcnow)
+    actor_type = CharField()  # user | apikey | operator | cli
+    actor_id = BigIntegerField(null=True)
+    actor = CharField(default="")  # the user's e-mail, the key's prefix, or "cli"
+    address = CharField(default="")  # the request's remote address, or "cli"
+    action = CharField(index=True)  # e.g. keyword.update
+    target_type = CharField()
+    target_id = CharField(default="")
+    target_name = CharField(default="")  # what the target was called then (a keyword's word, a user's e-mail)
+    before = JSONField(null=True)
+    after = JSONField(null=True)
+    phone = CharField(null=True)  # the phone a row is about (block list, erase): what an erase masks
+
+    class Meta:
+        indexes = ((("account", "phone"), False),)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -541,4 +567,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     ImportFile,
     Schedule,
     ScheduleRun,
+    AuditEntry,
 ]

@@ -41,6 +41,12 @@ def base_url() -> str:
     return (config.get("SHORT_LINK_BASE_URL") or config["PUBLIC_BASE_URL"]).rstrip("/")
 
 
+def urls(text: str) -> list[re.Match[str]]:
+    """The URLs of `text` that become short links (not our own links)."""
+    base, own = base_url(), current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return [match for match in URL.finditer(text) if not match.group(0).startswith((own + "/", base + "/"))]
+
+
 def shorten(text: str) -> Shortened:
     """Replace each URL of `text` with a new short link; the caller saves the links with its message."""
     return shorten_many([text])[0]
@@ -48,20 +54,27 @@ def shorten(text: str) -> Shortened:
 
 def shorten_many(texts: list[str]) -> list[Shortened]:
     """`shorten` for many texts (a chunk of a group send), checking all their new codes in one query."""
-    base, own = base_url(), current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    found = [[m for m in URL.finditer(text) if not m.group(0).startswith((own + "/", base + "/"))] for text in texts]
+    found = [urls(text) for text in texts]
     codes = iter(fresh_codes(sum(map(len, found))))
-    shortened = []
-    for text, matches in zip(texts, found, strict=True):
-        pieces, links, cursor = [], [], 0
-        for match in matches:
-            url, code = match.group(0).rstrip(TRAILING), next(codes)
-            pieces += [text[cursor : match.start()], f"{base}/l/{code}"]
-            links.append((code, url))
-            cursor = match.start() + len(url)
-        pieces.append(text[cursor:])
-        shortened.append(Shortened("".join(pieces), links))
-    return shortened
+    return [replaced(text, matches, [next(codes) for _ in matches]) for text, matches in zip(texts, found, strict=True)]
+
+
+def as_sent(text: str) -> str:
+    """`text` with each URL replaced by a short link of the same length as a real one (for a preview)."""
+    found = urls(text)
+    return replaced(text, found, ["x" * CODE_LENGTH] * len(found)).text if found else text
+
+
+def replaced(text: str, found: list[re.Match[str]], codes: list[str]) -> Shortened:
+    base = base_url()
+    pieces, links, cursor = [], [], 0
+    for match, code in zip(found, codes, strict=True):
+        url = match.group(0).rstrip(TRAILING)
+        pieces += [text[cursor : match.start()], f"{base}/l/{code}"]
+        links.append((code, url))
+        cursor = match.start() + len(url)
+    pieces.append(text[cursor:])
+    return Shortened("".join(pieces), links)
 
 
 def fresh_codes(count: int) -> list[str]:

@@ -14,6 +14,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from models import (
     ALL_MODELS,
+    AuditEntry,
     Batch,
     ConsentEvent,
     ContactImport,
@@ -184,6 +185,10 @@ def consent_ledger(database: Database) -> None:
         migrate(migrator.add_index("block_entry", ("account_id", "phone", "topic"), True))
 
 
+def audit_log(database: Database) -> None:
+    database.create_tables([AuditEntry], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -203,6 +208,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (18, two_factor),
     (19, consent_ledger),
     (20, schedules),
+    (21, audit_log),
 ]
 
 

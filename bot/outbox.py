@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from bot import rows
+from bot import audit, rows
 from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
 from models import Effect, InboundMessage, OutboundMessage, db, utcnow
 
@@ -118,6 +118,7 @@ def replay(effect: Effect) -> bool:
         .execute()
     )
     if replayed:
+        audit.record("delivery.replay", effect, {"state": "failed"}, {"state": "pending"})
         enqueue_job_after_commit(JOB, effect.id)
     return bool(replayed)
 

@@ -59,11 +59,10 @@ def patch_account(body: dict) -> dict:
         except recurrence.UnknownZone as exc:
             raise ApiError(422, "invalid", str(exc), "timezone") from None
     with db.atomic():
-        if body:
-            Account.update(**body).where(Account.id == g.account.id).execute()
+        account = accounts.update(g.account, body)
         if "timezone" in body:
-            schedules.retime(Account.get_by_id(g.account.id), utcnow())
-    return account_json(Account.get_by_id(g.account.id))
+            schedules.retime(account, utcnow())
+    return account_json(account)
 
 
 @route(

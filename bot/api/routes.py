@@ -3,6 +3,7 @@
 from bot.api import (  # noqa: F401  (each module declares its routes when imported)
     access,
     account,
+    audit,
     batches,
     blocklist,
     consent,

@@ -391,6 +391,7 @@ PREVIEW_IN = obj(
         "text": {"type": "string", "maxLength": 10_000},
         "to": {"type": ["string", "array"], "items": PHONE_IN, "minLength": 1, "minItems": 1, "maxItems": 1000},
         "group": {"type": "string", "minLength": 1, "maxLength": 100},
+        "track_links": {"type": "boolean"},
     },
     ["text"],
 )
@@ -418,8 +419,9 @@ BATCH = obj(
             ["Info", "Success", "Rejection", "Error"],
         ),
         "done": {"type": "boolean"},
+        "clicks": {"type": "integer", "minimum": 0},
     },
-    ["id", "recipients", "accepted", "by_status_group", "done"],
+    ["id", "recipients", "accepted", "by_status_group", "done", "clicks"],
 )
 
 DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}

@@ -9,13 +9,13 @@ import io
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from peewee import JOIN, fn
 
-from bot import blocklist, flows, phones
+from bot import blocklist, flows, keyword_rules, phones
 from bot.api.serialize import contacts as contacts_json
 from bot.consent import Evidence
 from bot.console import bp
 from bot.console.auth import current_user, login_required
 from bot.contacts import add_to_group, group_named, save_contact
-from bot.keyword_rules import KeywordError, clean
+from bot.keyword_rules import KeywordError
 from models import BlockEntry, Contact, Conversation, Group, GroupMember, Keyword, VirtualNumber, db
 
 PAGE = 50
@@ -77,7 +77,7 @@ def add_keyword() -> Response:
         "group": form.get("group", ""),
     }
     try:
-        keyword = Keyword.create(number=number, **clean(number, data))
+        keyword = keyword_rules.save(number, data)
     except KeywordError as exc:
         flash(f"{exc.field}: {exc.message}", "error")
     else:
@@ -89,7 +89,7 @@ def add_keyword() -> Response:
 @login_required("admin")
 def delete_keyword(keyword_id: int) -> Response:
     keyword = own_keyword(keyword_id)
-    keyword.delete_instance()
+    keyword_rules.remove(keyword)
     flash(f"Keyword {keyword.word.upper()} deleted.", "ok")
     return redirect(url_for("console.keywords"))
 
