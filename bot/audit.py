@@ -7,7 +7,7 @@ nobody behind it (a phone's STOP, a worker's job, a seed) is not a user's change
 
 The services that the API, the console and the CLI share call `record` (or `created`, `changed`,
 `deleted`): accounts (settings, billing, top-ups), keywords, numbers, users, API keys, the block list,
-the GDPR erase and delivery replays. `before` and `after` hold the changed fields only; secrets
+the GDPR erase, delivery replays, schedules and topics. `before` and `after` hold the changed fields only; secrets
 (password and key hashes, TOTP secrets, recovery codes, carrier secrets) are masked. Nothing updates or
 deletes a row, except `redact_phone`: a GDPR erase masks the phone in the rows that name it (the proof
 that something happened stays; the person's number goes).
@@ -26,7 +26,7 @@ from flask import g, has_request_context, request
 from peewee import Field, ForeignKeyField, Model
 
 from bot.phones import mask
-from models import Account, ApiKey, AuditEntry, Carrier, Effect, Keyword, User, VirtualNumber
+from models import Account, ApiKey, AuditEntry, Carrier, Effect, Keyword, Schedule, Topic, User, VirtualNumber
 
 MASK = "[secret]"
 SECRET_FIELDS = frozenset(
@@ -63,6 +63,8 @@ TARGETS: dict[type[Model], tuple[str, Callable[[Any], str], Callable[[Any], int 
     ApiKey: ("apikey", lambda row: row.prefix, lambda row: row.account_id),
     Carrier: ("carrier", lambda row: row.name, lambda row: None),
     Effect: ("delivery", lambda row: row.payload.get("url", ""), lambda row: row.inbound.number.account_id),
+    Schedule: ("schedule", lambda row: f"{row.frequency} at {row.time_of_day}", lambda row: row.account_id),
+    Topic: ("topic", lambda row: row.name, lambda row: row.account_id),
 }
 
 

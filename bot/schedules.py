@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
-from bot import phones, recurrence
+from bot import audit, phones, recurrence
 from bot.contacts import group_named
 from bot.pipeline import segments
 from bot.pipeline.outbound import Draft
@@ -160,14 +160,24 @@ def settle_frequency(schedule: Schedule, fields: dict) -> None:
 
 def create(account: Account, fields: dict, now: datetime) -> Schedule:
     schedule = apply(Schedule(account=account, runs=0), account, fields, now)
-    schedule.save()
+    with db.atomic():
+        schedule.save()
+        audit.created("schedule.create", schedule)
     return schedule
 
 
 def change(schedule: Schedule, fields: dict, now: datetime) -> Schedule:
-    apply(schedule, schedule.account, fields, now)
-    schedule.save()
+    with db.atomic(), audit.change("schedule.update", schedule):
+        apply(schedule, schedule.account, fields, now)
+        schedule.save()
     return schedule
+
+
+def delete(schedule: Schedule) -> None:
+    """No more runs; the batches of past runs stay."""
+    with db.atomic():
+        audit.deleted("schedule.delete", schedule)
+        schedule.delete_instance()
 
 
 def retime(account: Account, now: datetime) -> int:

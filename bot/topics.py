@@ -8,7 +8,8 @@ text. Deleting a topic keeps its opt-outs: a topic created again with the name f
 
 from __future__ import annotations
 
-from models import Account, Topic
+from bot import audit
+from models import Account, Topic, db
 
 
 def of_account(account: Account) -> list[Topic]:
@@ -23,3 +24,22 @@ def named(account: Account, name: str) -> Topic | None:
 def by_word(account: Account, word: str) -> Topic | None:
     """The account's topic that has `word` (folded) among its own opt-out words, or None."""
     return next((topic for topic in of_account(account) if word in topic.words), None)
+
+
+def create(account: Account, name: str, words: list[str]) -> Topic:
+    """A new topic (IntegrityError when the account has one of that name); audited."""
+    with db.atomic():
+        topic = Topic.create(account=account.id, name=name, words=words)
+        audit.created("topic.create", topic)
+    return topic
+
+
+def delete(account: Account, name: str) -> bool:
+    """Delete the topic (its opt-outs stay in force); False when there is none of that name."""
+    with db.atomic():
+        topic = named(account, name)
+        if topic is None:
+            return False
+        audit.deleted("topic.delete", topic)
+        topic.delete_instance()
+    return True

@@ -253,3 +253,37 @@ def test_turning_two_factor_login_on_and_off_is_recorded_masked(app, shop):
     assert on.before == {"totp_secret": "", "recovery_codes": []}
     assert on.after == {"totp_secret": "[secret]", "recovery_codes": "[secret]"}
     assert (off.before, off.after) == (on.after, on.before)
+
+
+def test_schedules_and_topics_made_changed_and_deleted_are_audited(client, shop, admin):
+    from models import Group
+
+    _, headers = admin
+    Group.create(account=shop, name="VIP", name_key="vip")
+    plan = {"group": "VIP", "from": "Shop", "text": "Weekly offer", "frequency": "daily", "time": "09:00"}
+    made = client.post("/api/v1/schedules", json=plan, headers=headers)
+    assert made.status_code == 201, made.json
+    path = f"/api/v1/schedules/{made.json['id']}"
+    assert client.patch(path, json={"text": "Daily offer"}, headers=headers).status_code == 200
+    assert client.delete(path, headers=headers).status_code == 204
+    assert (
+        client.post("/api/v1/topics", json={"name": "offers", "words": ["NOOFFERS"]}, headers=headers).status_code
+        == 201
+    )
+    assert client.delete("/api/v1/topics/offers", headers=headers).status_code == 204
+
+    topic_gone, topic_made, schedule_gone, schedule_changed, schedule_made = audit_log(client, headers)
+    assert [row["action"] for row in (schedule_made, schedule_changed, schedule_gone, topic_made, topic_gone)] == [
+        "schedule.create",
+        "schedule.update",
+        "schedule.delete",
+        "topic.create",
+        "topic.delete",
+    ]
+    assert schedule_made["after"]["text"] == "Weekly offer" and schedule_made["target_name"] == "daily at 09:00"
+    assert (schedule_changed["before"], schedule_changed["after"]) == (
+        {"text": "Weekly offer"},
+        {"text": "Daily offer"},
+    )
+    assert schedule_gone["before"]["text"] == "Daily offer" and schedule_gone["after"] is None
+    assert topic_made["after"] == {"name": "offers", "words": ["nooffers"]} and topic_gone["target_name"] == "offers"

@@ -121,7 +121,7 @@ def patch_schedule(schedule_id: int, body: dict) -> dict:
     status=204,
 )
 def delete_schedule(schedule_id: int) -> tuple[str, int]:
-    own_schedule(schedule_id).delete_instance()
+    schedules.delete(own_schedule(schedule_id))
     return "", 204
 
 

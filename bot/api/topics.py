@@ -19,7 +19,7 @@ from bot.api.schema import route
 from bot.api.serialize import iso
 from bot.errors import ApiError
 from keywords.text import fold
-from models import Keyword, Topic, VirtualNumber, db
+from models import Keyword, Topic, VirtualNumber
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 WORD = re.compile(r"[^\W_][\w'’-]*")
@@ -86,8 +86,7 @@ def list_topics() -> dict:
 def create_topic(body: dict) -> tuple[dict, int]:
     name, words = clean_name(body["name"]), clean_words(body.get("words", []))
     try:
-        with db.atomic():
-            row = Topic.create(account=g.account.id, name=name, words=words)
+        row = topics.create(g.account, name, words)
     except IntegrityError:
         raise ApiError(409, "conflict", f"the account has a topic named {name}", "name") from None
     return topic_json(row), 201
@@ -109,7 +108,6 @@ def get_topic(name: str) -> dict:
     status=204,
 )
 def delete_topic(name: str) -> tuple[str, int]:
-    deleted = Topic.delete().where((Topic.account == g.account.id) & (Topic.name == fold(name.strip()))).execute()
-    if not deleted:
+    if not topics.delete(g.account, fold(name.strip())):
         raise ApiError(404, "not_found", f"no topic named {name!r}")
     return "", 204

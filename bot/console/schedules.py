@@ -97,6 +97,6 @@ def delete_schedule(schedule_id: int) -> Response:
     found = Schedule.get_or_none((Schedule.id == schedule_id) & (Schedule.account == g.account.id))
     if found is None:
         abort(404, f"No schedule {schedule_id}.")
-    found.delete_instance()
+    schedules.delete(found)
     flash(f"Schedule {schedule_id} deleted: no more runs (its batches stay).", "ok")
     return redirect(url_for("console.schedule_list"))
