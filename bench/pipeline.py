@@ -18,34 +18,17 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rq import SimpleWorker
 
+from bench.loopback import LoopbackCarrier
 from bench.worker_fork import drain
 from bot.signing import sign
 
 SECRET = "bench-secret"
-
-
-class LoopbackCarrier(BaseHTTPRequestHandler):
-    """A generic-format carrier: accepts every message, its upstream id derived from our id."""
-
-    def do_POST(self) -> None:
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        body = json.dumps({"id": f"up-{payload['id']}", "status": "accepted"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return None
 
 
 def main(messages: int = 1000, group_size: int = 10_000) -> None:
@@ -53,8 +36,7 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
     os.environ["SMSBOT_INSTANCE_PATH"] = folder
     os.environ.setdefault("SMSBOT_ENV", "development")
-    carrier_server = ThreadingHTTPServer(("127.0.0.1", 0), LoopbackCarrier)
-    threading.Thread(target=carrier_server.serve_forever, daemon=True).start()
+    carrier = LoopbackCarrier()
 
     from bot import create_app, migrations
     from bot.redis_conn import get_redis, stop_embedded
@@ -69,12 +51,10 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
         redis = get_redis(app)
         baseline = drain(SimpleWorker, redis, messages)
         single = pipeline_rate(
-            app, carrier_server.server_port, messages, f"bench-single-{run}", f"+46701{run[-6:]}", accept_one_by_one
+            app, carrier.url, messages, f"bench-single-{run}", f"+46701{run[-6:]}", accept_one_by_one
         )
-        group = pipeline_rate(
-            app, carrier_server.server_port, group_size, f"bench-group-{run}", f"+46702{run[-6:]}", accept_group
-        )
-    carrier_server.shutdown()
+        group = pipeline_rate(app, carrier.url, group_size, f"bench-group-{run}", f"+46702{run[-6:]}", accept_group)
+    carrier.stop()
     stop_embedded()
     print(f"no-op RQ jobs, SimpleWorker             : {baseline:8,.0f} jobs/s")
     print(f"pipeline, {messages:,} messages             : {summary(single)}")
@@ -135,13 +115,13 @@ def accept_group(account, carrier, recipients: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def pipeline_rate(app, port: int, count: int, name: str, number: str, accept_all) -> dict[str, float]:
+def pipeline_rate(app, carrier_url: str, count: int, name: str, number: str, accept_all) -> dict[str, float]:
     from bot.pipeline.queue import get_queue
     from bot.pipeline.statuses import Status
     from bot.redis_conn import get_redis
     from models import Account, Carrier, OutboundMessage, VirtualNumber
 
-    carrier = Carrier.create(name=name, kind="generic", secret=SECRET, url=f"http://127.0.0.1:{port}/sms")
+    carrier = Carrier.create(name=name, kind="generic", secret=SECRET, url=f"{carrier_url}/sms")
     account = Account.create(name=name, balance=count * 35, price_per_segment=35)
     VirtualNumber.create(number=number, account=account, carrier=carrier)
     recipients = [f"+4673{n:07d}" for n in range(count)]
