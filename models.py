@@ -15,6 +15,7 @@ from peewee import (
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
@@ -51,6 +52,7 @@ class Account(BaseModel):
     quiet_hours = JSONField(null=True)  # {"start": "HH:MM", "end": "HH:MM"} in the recipient's time; null: none
     status_callback_url = CharField(default="", max_length=2000)  # every message's status changes POSTed here
     require_two_factor = BooleanField(default=False)  # console users must log in with a TOTP code
+    timezone = CharField(default="UTC", max_length=64)  # IANA name: the local time of schedules (bot/schedules.py)
     created_at = DateTimeField(default=utcnow)
 
 
@@ -158,13 +160,31 @@ class GroupMember(BaseModel):
 
 
 class BlockEntry(BaseModel):
+    """A phone opted out of everything (`topic` "") or of one topic of the account (bot/consent.py)."""
+
     account = ForeignKeyField(Account, backref="block_entries", on_delete="CASCADE")
     phone = CharField()
-    source = CharField(default="keyword")  # keyword | link | api | manual | carrier
+    source = CharField(default="keyword")  # keyword | link | api | manual | carrier | import
+    topic = CharField(default="")  # a Topic's name; "" (not NULL, so the unique index holds): everything
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("account", "phone"), True),)
+        indexes = ((("account", "phone", "topic"), True),)
+
+
+class Topic(BaseModel):
+    """A kind of message an account sends (e.g. `offers`) that a phone may opt out of alone.
+
+    `name` and `words` (the topic's own opt-out words) are stored folded: lower case, no accents.
+    """
+
+    account = ForeignKeyField(Account, backref="topics", on_delete="CASCADE")
+    name = CharField(max_length=32)
+    words = JSONField(default=list)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "name"), True),)
 
 
 class InboundMessage(BaseModel):
@@ -181,6 +201,27 @@ class InboundMessage(BaseModel):
 
     class Meta:
         indexes = ((("carrier", "carrier_message_id"), True), (("number", "received_at"), False))
+
+
+class ConsentEvent(BaseModel):
+    """The consent ledger: one append-only row per opt-out or opt-in, written with the block-list change.
+
+    `topic` NULL is everything; `text` and `inbound` are the phone's own message for keyword sources;
+    `actor` names the user or API key for business changes. Kept by the GDPR erase (bot/privacy.py).
+    """
+
+    account = ForeignKeyField(Account, backref="consent_events", on_delete="CASCADE")
+    phone = CharField()
+    kind = CharField()  # opt_out | opt_in
+    topic = CharField(null=True)
+    source = CharField()  # keyword | link | carrier | business | import
+    text = TextField(default="")
+    inbound = ForeignKeyField(InboundMessage, null=True, backref="consent_events", on_delete="SET NULL")
+    actor = CharField(default="")  # "user:<email>" | "key:<prefix>"
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "phone"), False),)
 
 
 class InboundPart(BaseModel):
@@ -370,6 +411,7 @@ class Batch(BaseModel):
     validity_minutes = IntegerField(null=True)
     status_callback = CharField(null=True, max_length=2000)
     track_links = BooleanField(default=False)
+    topic = CharField(null=True)  # the send's topic (bot/consent.py): opted-out members are refused 405
     recipients = IntegerField(default=0)  # members when accepted
     cursor = BigIntegerField(default=0)
     state = CharField(default="pending", index=True)  # pending | done
@@ -430,6 +472,66 @@ class ImportFile(BaseModel):
     text = TextField()
 
 
+class Schedule(BaseModel):
+    """A recurring send of a text to a group (bot/schedules.py); each run is a Batch.
+
+    Times of day, days and dates are the account's local ones; `next_run_at` (UTC, NULL once the schedule
+    has ended) is moved forward by the conditional UPDATE that claims a run, in the run's transaction.
+    """
+
+    account = ForeignKeyField(Account, backref="schedules", on_delete="CASCADE")
+    group = ForeignKeyField(Group, null=True, backref="schedules", on_delete="SET NULL")
+    sender = CharField()
+    text = TextField()
+    frequency = CharField()  # daily | weekly | monthly
+    days = JSONField(default=list)  # weekly: "mon" … "sun"
+    day_of_month = IntegerField(null=True)  # monthly: 1-31, past a month's end its last day
+    time_of_day = CharField()  # "HH:MM", local
+    start_date = DateField()  # local dates, both included
+    end_date = DateField(null=True)
+    count = IntegerField(null=True)  # runs in all; NULL: no limit
+    runs = IntegerField(default=0)
+    next_run_at = DateTimeField(null=True, index=True)
+    last_run_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class ScheduleRun(BaseModel):
+    """One run of a schedule: the slot it was due at, when it ran, and its batch (or why there is none)."""
+
+    schedule = ForeignKeyField(Schedule, backref="run_rows", on_delete="CASCADE")
+    due_at = DateTimeField()
+    ran_at = DateTimeField()
+    batch = CharField(null=True)
+    error = CharField(default="")
+
+
+class AuditEntry(BaseModel):
+    """One change a user, an API key, the operator or the CLI made (bot/audit.py). Append-only: nothing
+    updates or deletes a row, except a GDPR erase, which masks its phone in the rows that name it.
+
+    `actor_id` is no foreign key, so the proof outlives the user or key; `before` and `after` hold the
+    changed fields only, with secrets masked.
+    """
+
+    account = ForeignKeyField(Account, null=True, backref="audit_entries", on_delete="CASCADE")
+    at = DateTimeField(default=utcnow)
+    actor_type = CharField()  # user | apikey | operator | cli
+    actor_id = BigIntegerField(null=True)
+    actor = CharField(default="")  # the user's e-mail, the key's prefix, or "cli"
+    address = CharField(default="")  # the request's remote address, or "cli"
+    action = CharField(index=True)  # e.g. keyword.update
+    target_type = CharField()
+    target_id = CharField(default="")
+    target_name = CharField(default="")  # what the target was called then (a keyword's word, a user's e-mail)
+    before = JSONField(null=True)
+    after = JSONField(null=True)
+    phone = CharField(null=True)  # the phone a row is about (block list, erase): what an erase masks
+
+    class Meta:
+        indexes = ((("account", "phone"), False),)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -446,7 +548,9 @@ ALL_MODELS: list[type[BaseModel]] = [
     Group,
     GroupMember,
     BlockEntry,
+    Topic,
     InboundMessage,
+    ConsentEvent,
     InboundPart,
     OutboundMessage,
     MessageEvent,
@@ -461,4 +565,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Effect,
     ContactImport,
     ImportFile,
+    Schedule,
+    ScheduleRun,
+    AuditEntry,
 ]

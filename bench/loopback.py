@@ -1,4 +1,5 @@
-"""A flaky carrier on a loopback port, counting every submission: for tests/faults/ and bench/soak.py.
+"""A flaky carrier on a loopback port, counting every submission: for tests/faults/ and bench/ (no faults
+by default: a carrier that takes everything).
 
 It speaks two shapes:
 - generic (`POST /sms`): keeps one message per idempotency key and answers a repeated key with the
@@ -24,6 +25,11 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # a send job submits its chunk concurrently: the default backlog of 5 resets some
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,7 @@ class LoopbackCarrier:
             def log_message(self, *args: object) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_port}"

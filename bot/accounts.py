@@ -7,7 +7,9 @@ tops balances up; a business key changing any of them gets a 403 naming the fiel
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
+from bot import audit
 from models import Account, LedgerEntry, db
 
 OPERATOR_FIELDS = ("billing_mode", "price_per_segment", "nanp_campaign")
@@ -28,10 +30,25 @@ def check_name(name: str) -> str:
     return name.strip()
 
 
+def update(account: Account, changes: dict[str, Any]) -> Account:
+    """Write `changes` to the account (the API's, the operator's and the CLI's settings); audited."""
+    with db.atomic():
+        before = audit.fields(Account.get_by_id(account.id))
+        if changes:
+            Account.update(**changes).where(Account.id == account.id).execute()
+        after = Account.get_by_id(account.id)
+        audit.changed("account.update", after, before)
+    return after
+
+
 def topup(account: Account, amount: int, reference: str = "") -> LedgerEntry:
     """Add `amount` minor units to the balance with a ledger row `topup` keeping the payment reference."""
     if not 1 <= amount <= MAX_TOPUP:
         raise ValueError(f"a top-up is 1 to {MAX_TOPUP} minor units")
     with db.atomic():
         Account.update(balance=Account.balance + amount).where(Account.id == account.id).execute()
-        return LedgerEntry.create(account=account.id, kind="topup", amount=amount, reference=reference)
+        entry = LedgerEntry.create(account=account.id, kind="topup", amount=amount, reference=reference)
+        balance = Account.select(Account.balance).where(Account.id == account.id).scalar()
+        after = {"balance": balance, "amount": amount, "reference": reference, "ledger_id": entry.id}
+        audit.record("account.topup", account, {"balance": balance - amount}, after)
+        return entry

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 
+from bot import audit
 from models import Account, ApiKey, utcnow
 
 ROLES = ("viewer", "user", "admin")
@@ -28,6 +29,7 @@ def create_key(account: Account | None, role: str = "admin", label: str = "") ->
         raise ValueError(f"role must be one of {', '.join(ROLES)} or {OPERATOR}")
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     key = ApiKey.create(account=account, role=role, label=label, prefix=prefix, secret_hash=_hash(secret))
+    audit.created("apikey.create", key)
     return key, f"smsbot_{prefix}_{secret}"
 
 
@@ -46,8 +48,9 @@ def authenticate(token: str) -> ApiKey | None:
 
 
 def revoke(key: ApiKey) -> None:
-    key.revoked_at = utcnow()
-    key.save()
+    with audit.change("apikey.revoke", key):
+        key.revoked_at = utcnow()
+        key.save()
 
 
 def role_allows(role: str, needed: str) -> bool:

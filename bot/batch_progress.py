@@ -8,7 +8,7 @@ from typing import Any
 from peewee import fn
 
 from bot.pipeline import statuses
-from models import Account, Batch, OutboundMessage
+from models import Account, Batch, OutboundMessage, TrackedLink
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class Progress:
     accepted: int  # messages created for the batch so far
     by_status_group: dict[str, int]  # by the group of each message's current status
     done: bool
+    clicks: int  # on the tracked links of the batch's messages
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -25,6 +26,7 @@ class Progress:
             "accepted": self.accepted,
             "by_status_group": self.by_status_group,
             "done": self.done,
+            "clicks": self.clicks,
         }
 
 
@@ -54,4 +56,9 @@ def progress(batch: Batch) -> Progress:
         accepted += count
         if not statuses.is_final(code):
             open_messages += count
-    return Progress(batch, accepted, by_group, batch.state == "done" and open_messages == 0)
+    clicks = (
+        TrackedLink.select(fn.COALESCE(fn.SUM(TrackedLink.clicks), 0))
+        .where((TrackedLink.batch == batch.id) & (TrackedLink.account == batch.account_id))
+        .scalar()
+    )
+    return Progress(batch, accepted, by_group, batch.state == "done" and open_messages == 0, int(clicks or 0))

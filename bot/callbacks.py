@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 
 import requests
 from flask import current_app
@@ -35,8 +36,14 @@ def arm(message: OutboundMessage) -> None:
     One effect per message object suffices within a transaction: its job runs after the commit and sees
     every event of it (acceptance records 101, 103 and 102 through the same object).
     """
-    if not getattr(message, "_callback_armed", False):
-        outbox.add(KIND, message=message)
+    arm_many([message])
+
+
+def arm_many(messages: Sequence[OutboundMessage]) -> None:
+    """`arm` for a chunk of messages (those with a callback URL), in one INSERT."""
+    due = [m for m in messages if m.status_callback and not getattr(m, "_callback_armed", False)]
+    outbox.add_for_messages(KIND, due)
+    for message in due:
         message._callback_armed = True  # type: ignore[attr-defined]
 
 

@@ -6,24 +6,41 @@ Errors are one clear line on standard error and a non-zero exit (click's UsageEr
 from __future__ import annotations
 
 import json
-from typing import IO
+from typing import IO, Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from peewee import IntegrityError
 
-from bot import accounts, carriers, environment, flows, migrations, phones
+from bot import accounts, audit, carriers, environment, flows, keyword_rules, migrations, phones
 from bot.apikeys import OPERATOR, ROLES, create_key
-from bot.keyword_rules import ACTIONS, KeywordError, clean
+from bot.keyword_rules import ACTIONS, KeywordError
 from models import Account, Carrier, Keyword, LedgerEntry, VirtualNumber, db
 
+
+class Audited:
+    """A command (or group) whose changes the audit log records as the CLI's (bot/audit.py)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with audit.as_cli():
+            return super().invoke(ctx)  # type: ignore[misc]
+
+
+class AuditedGroup(Audited, AppGroup):
+    pass
+
+
+class AuditedCommand(Audited, click.Command):
+    pass
+
+
 db_cli = AppGroup("db", help="Database schema.")
-carrier_cli = AppGroup("carrier", help="Carrier connections.")
-account_cli = AppGroup("account", help="Accounts.")
-number_cli = AppGroup("number", help="Virtual numbers.")
-keyword_cli = AppGroup("keyword", help="Custom keywords of a virtual number.")
-apikey_cli = AppGroup("apikey", help="API keys.")
+carrier_cli = AuditedGroup("carrier", help="Carrier connections.")
+account_cli = AuditedGroup("account", help="Accounts.")
+number_cli = AuditedGroup("number", help="Virtual numbers.")
+keyword_cli = AuditedGroup("keyword", help="Custom keywords of a virtual number.")
+apikey_cli = AuditedGroup("apikey", help="API keys.")
 flows_cli = AppGroup("flows", help="Flows and surveys.")
 
 
@@ -82,6 +99,7 @@ def carrier_add(
         if Carrier.get_or_none(Carrier.name == name):
             raise click.ClickException(f"carrier {name!r} exists already")
         carrier.save(force_insert=True)
+        audit.created("carrier.create", carrier)
     click.echo(f"carrier {name} ({kind}) added; webhooks at /webhooks/{name}/inbound and /webhooks/{name}/status")
 
 
@@ -100,8 +118,11 @@ def account_create(name: str, billing: str, price: int, balance: int) -> None:
         if Account.get_or_none(Account.name == name):
             raise click.ClickException(f"account {name!r} exists already")
         account = Account.create(name=name, billing_mode=billing, price_per_segment=price, balance=balance)
+        audit.created("account.create", account)
         if balance:
-            LedgerEntry.create(account=account, kind="topup", amount=balance)
+            entry = LedgerEntry.create(account=account, kind="topup", amount=balance)
+            opening = {"balance": balance, "amount": balance, "reference": "", "ledger_id": entry.id}
+            audit.record("account.topup", account, {"balance": 0}, opening)
         _, secret = create_key(account, "admin", "created by the CLI")
     click.echo(f"account {name} created ({billing}, price {price}, balance {balance}); admin API key:")
     click.echo(secret)
@@ -123,9 +144,7 @@ def account_set(name: str, billing: str | None, price: int | None, nanp_campaign
         raise click.UsageError("nothing to change: give --billing, --price or --nanp-campaign")
     if len(changes.get("nanp_campaign", "")) > 64:
         raise click.BadParameter("at most 64 characters", param_hint="--nanp-campaign")
-    account = _account(name)
-    Account.update(**changes).where(Account.id == account.id).execute()
-    account = Account.get_by_id(account.id)
+    account = accounts.update(_account(name), changes)
     click.echo(
         f"{account.name}: {account.billing_mode}, price {account.price_per_segment}, "
         f"nanp campaign {account.nanp_campaign or '(none)'}"
@@ -142,7 +161,7 @@ def number_add(number: str, account_name: str, carrier_name: str) -> None:
     account, carrier = _account(account_name), _carrier(carrier_name)
     try:
         with db.atomic():
-            VirtualNumber.create(number=e164, account=account, carrier=carrier)
+            audit.created("number.create", VirtualNumber.create(number=e164, account=account, carrier=carrier))
     except IntegrityError:
         raise click.ClickException(f"number {e164} is assigned already") from None
     click.echo(f"number {e164} added to {account.name} via {carrier.name}")
@@ -189,7 +208,7 @@ def keyword_add(
         "flow": flow,
     }
     try:
-        keyword = Keyword.create(number=virtual, **clean(virtual, data))
+        keyword = keyword_rules.save(virtual, data)
     except KeywordError as exc:
         raise click.ClickException(f"{exc.field}: {exc.message}") from None
     except ValueError as exc:
@@ -215,7 +234,7 @@ def flow_results(number: str, word: str, output: str) -> None:
         click.echo()
 
 
-@click.command("topup")
+@click.command("topup", cls=AuditedCommand)
 @click.argument("account_name")
 @click.argument("amount", type=click.IntRange(min=1, max=accounts.MAX_TOPUP))
 @click.option("--reference", default="", help="the payment's reference, kept in the ledger")

@@ -27,13 +27,15 @@ DEFAULTS: dict[str, Any] = {
     "SIGNATURE_TOLERANCE_SECONDS": 300,
     "SEND_TIMEOUT_SECONDS": 10,
     "SEND_RETRY_INTERVALS": [5, 30, 120, 600],
-    "SEND_LEASE_SECONDS": 120,
+    "SEND_LEASE_SECONDS": 120,  # a send job's claim: must outlast a chunk's submissions (SEND_TIMEOUT x rounds)
+    "SEND_CHUNK": 50,  # messages per send job: one claim, one bulk write of the answers (bot/pipeline/handoff.py)
+    "SEND_CONCURRENCY": 16,  # a send job's concurrent submissions (threads doing only the HTTP)
     "VALIDITY_MINUTES": 72 * 60,
     "UNKNOWN_GRACE_MINUTES": 60,
     "OUTBOX_GRACE_SECONDS": 30,
     "SWEEP_INTERVAL_SECONDS": 60,  # the sweeper runs once per interval, in whichever worker takes its lock
     "OUTBOX_LEASE_SECONDS": 60,  # an effect's try or a fan-out chunk may take this long before another job may
-    "FANOUT_CHUNK": 500,  # group members accepted per transaction
+    "FANOUT_CHUNK": 1000,  # group members accepted per transaction (and per statement: outbound.accept_many)
     "PACING_WINDOW_SECONDS": 1.1,  # a carrier's mps counted over this window: margin for network jitter
     "WORKER_TICK_SECONDS": 0.25,  # an idle worker's loop: scheduled jobs moved, sweep lock tried
     "SCHEDULER_LOCK_SECONDS": 15,  # a killed worker's scheduler role is taken over within this

@@ -1,4 +1,4 @@
-"""What makes a custom keyword valid: one set of rules for the API and the CLI.
+"""What makes a custom keyword valid, and writing one: one set of rules for the API, the console and the CLI.
 
 A word or alias is case-folded; a reserved word (opt-out, opt-in, help, SAVE) is refused (422); a word
 or alias another keyword of the number already answers to is a conflict (409); a reply template may only
@@ -14,8 +14,8 @@ from typing import Any
 
 from flask import current_app
 
-from bot import templates
-from models import Keyword, VirtualNumber
+from bot import audit, templates
+from models import Keyword, VirtualNumber, db
 
 ACTIONS = ("reply", "subscribe", "unsubscribe", "forward", "flow")
 
@@ -87,6 +87,27 @@ def clean(number: VirtualNumber, data: dict[str, Any], keyword: Keyword | None =
         "url": merged["url"],
         "flow": merged["flow"],
     }
+
+
+def save(number: VirtualNumber, data: dict[str, Any], keyword: Keyword | None = None) -> Keyword:
+    """Create a keyword on `number` (or change `keyword`) after `clean`; audited. KeywordError if invalid."""
+    fields = clean(number, data, keyword)
+    with db.atomic():
+        if keyword is None:
+            created = Keyword.create(number=number, **fields)
+            audit.created("keyword.create", created)
+            return created
+        with audit.change("keyword.update", keyword):
+            for name, value in fields.items():
+                setattr(keyword, name, value)
+            keyword.save()
+        return keyword
+
+
+def remove(keyword: Keyword) -> None:
+    with db.atomic():
+        audit.deleted("keyword.delete", keyword)
+        keyword.delete_instance()
 
 
 def check_unique(number: VirtualNumber, words: Iterable[str], keyword: Keyword | None) -> None:

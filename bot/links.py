@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, abort, current_app, redirect
 from peewee import fn
 from werkzeug.wrappers import Response
 
+from bot import rows
 from models import TrackedLink, utcnow
 
 bp = Blueprint("links", __name__)
@@ -40,13 +41,32 @@ def base_url() -> str:
     return (config.get("SHORT_LINK_BASE_URL") or config["PUBLIC_BASE_URL"]).rstrip("/")
 
 
+def urls(text: str) -> list[re.Match[str]]:
+    """The URLs of `text` that become short links (not our own links)."""
+    base, own = base_url(), current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return [match for match in URL.finditer(text) if not match.group(0).startswith((own + "/", base + "/"))]
+
+
 def shorten(text: str) -> Shortened:
     """Replace each URL of `text` with a new short link; the caller saves the links with its message."""
-    base, own = base_url(), current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    found = [match for match in URL.finditer(text) if not match.group(0).startswith((own + "/", base + "/"))]
-    if not found:
-        return Shortened(text)
-    codes = fresh_codes(len(found))
+    return shorten_many([text])[0]
+
+
+def shorten_many(texts: list[str]) -> list[Shortened]:
+    """`shorten` for many texts (a chunk of a group send), checking all their new codes in one query."""
+    found = [urls(text) for text in texts]
+    codes = iter(fresh_codes(sum(map(len, found))))
+    return [replaced(text, matches, [next(codes) for _ in matches]) for text, matches in zip(texts, found, strict=True)]
+
+
+def as_sent(text: str) -> str:
+    """`text` with each URL replaced by a short link of the same length as a real one (for a preview)."""
+    found = urls(text)
+    return replaced(text, found, ["x" * CODE_LENGTH] * len(found)).text if found else text
+
+
+def replaced(text: str, found: list[re.Match[str]], codes: list[str]) -> Shortened:
+    base = base_url()
     pieces, links, cursor = [], [], 0
     for match, code in zip(found, codes, strict=True):
         url = match.group(0).rstrip(TRAILING)
@@ -67,14 +87,17 @@ def fresh_codes(count: int) -> list[str]:
     return sorted(codes)
 
 
-def save(shortened: Shortened, account_id: int, message_id: int | None, batch: str | None) -> None:
-    if shortened.links:
-        TrackedLink.insert_many(
-            [
-                {"code": code, "url": url, "account": account_id, "message": message_id, "batch": batch}
-                for code, url in shortened.links
-            ]
-        ).execute()
+def entries(shortened: Shortened, account_id: int, message_id: int | None, batch: str | None) -> list[dict]:
+    """The TrackedLink rows of one shortened text, for `save`."""
+    return [
+        {"code": code, "url": url, "account": account_id, "message": message_id, "batch": batch}
+        for code, url in shortened.links
+    ]
+
+
+def save(link_entries: list[dict]) -> None:
+    """Store the links of one or many messages (`entries`) in one INSERT."""
+    rows.insert(TrackedLink, link_entries)
 
 
 @bp.get("/l/<code>")

@@ -1,22 +1,17 @@
-"""Log formats: text or one JSON object per line (`SMSBOT_LOG_FORMAT=json`), and quiet expected retries.
+"""Log formats: text or one JSON object per line (`SMSBOT_LOG_FORMAT=json`).
 
 Both formats go through the same handler as PhoneMaskingFilter, so phones are masked in either. A send
-attempt that will be tried again is logged by the job as one warning line and raises an exception marked
-`expected_retry` (bot/handoff.RetryLater); rq would also log it as an error with its full traceback,
-which `ExpectedRetryFilter` drops: a retry is expected, not an incident. The last failure (no retries
-left) is not re-raised by the job, so nothing is hidden.
+attempt that will be tried again is logged by the send job as one warning line, and its retry is a job
+of its own (bot/pipeline/handoff.py): nothing is raised to rq, so no traceback is logged for it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from datetime import UTC, datetime
 
 from bot.phones import mask_in_text
-
-RQ_EXCEPTION_LOG = "exception raised while executing"
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,15 +27,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["error"] = mask_in_text(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
-
-
-class ExpectedRetryFilter(logging.Filter):
-    """Drop rq's traceback for a job that raised an expected retry (the job logged a warning)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("rq.") and RQ_EXCEPTION_LOG in str(record.msg):
-            return not getattr(sys.exc_info()[1], "expected_retry", False)
-        return True
 
 
 def formatter(kind: str) -> logging.Formatter:

@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -101,22 +101,23 @@ def flush_all() -> None:
 
 def observe(name: str, labels: tuple[str, ...], seconds: float) -> None:
     """Count one observation in the shared Redis histogram `name`, within about a second (see above)."""
-    current_app.extensions["smsbot.metrics"].add(name, labels, seconds)
+    observe_many(name, [(labels, seconds)])
 
 
-def timed_submit(carrier: Carrier, submission: carriers.Submission) -> carriers.Submitted:
-    """Submit through the carrier's adapter and observe how long it took, labelled with the result."""
-    started, result = time.perf_counter(), "accepted"
-    try:
-        return carriers.adapter_for(carrier.kind).submit(carrier, submission)
-    except carriers.SendError as exc:
-        result = "retryable" if exc.retryable else "rejected"
-        raise
-    except Exception:
-        result = "error"
-        raise
-    finally:
-        observe("send", (carrier.name, result), time.perf_counter() - started)
+def observe_many(name: str, observations: Iterable[tuple[tuple[str, ...], float]]) -> None:
+    """Count observations in the shared Redis histogram `name`, within about a second (never raises)."""
+    buffer: Buffer = current_app.extensions["smsbot.metrics"]
+    for labels, seconds in observations:
+        buffer.add(name, labels, seconds)
+
+
+def send_result(outcome: carriers.Submitted | BaseException) -> str:
+    """The `result` label of a carrier submission: its answer, or the exception it raised."""
+    if isinstance(outcome, carriers.Submitted):
+        return "accepted"
+    if isinstance(outcome, carriers.SendError):
+        return "retryable" if outcome.retryable else "rejected"
+    return "error"
 
 
 def outcome_label(action: str, outcome: str) -> str:

@@ -14,14 +14,19 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from models import (
     ALL_MODELS,
+    AuditEntry,
     Batch,
+    ConsentEvent,
     ContactImport,
     Conversation,
     Effect,
     IdempotentRequest,
     ImportFile,
     InboxRead,
+    Schedule,
+    ScheduleRun,
     SchemaVersion,
+    Topic,
     TrackedLink,
     UserToken,
     db,
@@ -161,6 +166,29 @@ def batch_tracked_links(database: Database) -> None:
     add_missing_columns(database, "batch", track_links=BooleanField(default=False))
 
 
+def schedules(database: Database) -> None:
+    """Recurring sends, and the account's time zone they are judged in."""
+    add_missing_columns(database, "account", timezone=CharField(default="UTC", max_length=64))
+    database.create_tables([Schedule, ScheduleRun], safe=True)
+
+
+def consent_ledger(database: Database) -> None:
+    """Topics, the consent ledger, a topic per block entry (unique per account, phone and topic) and per batch."""
+    database.create_tables([Topic, ConsentEvent], safe=True)
+    add_missing_columns(database, "block_entry", topic=CharField(default=""))
+    add_missing_columns(database, "batch", topic=CharField(null=True))
+    indexes = {tuple(index.columns): index.name for index in database.get_indexes("block_entry")}
+    migrator = SchemaMigrator.from_database(database)
+    if ("account_id", "phone") in indexes:
+        migrate(migrator.drop_index("block_entry", indexes[("account_id", "phone")]))
+    if ("account_id", "phone", "topic") not in indexes:
+        migrate(migrator.add_index("block_entry", ("account_id", "phone", "topic"), True))
+
+
+def audit_log(database: Database) -> None:
+    database.create_tables([AuditEntry], safe=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -178,6 +206,9 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (16, batch_tracked_links),
     (17, effect_tries),
     (18, two_factor),
+    (19, consent_ledger),
+    (20, schedules),
+    (21, audit_log),
 ]
 
 

@@ -15,14 +15,14 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from bot import cli
+from bot import audit, cli
 from bot.passwords import WeakPassword, check_strength, hash_password
-from bot.pipeline.queue import SEND_JOB_PREFIX, get_queue
+from bot.pipeline.queue import SEND_JOB, SEND_JOB_PREFIX, get_queue
 from bot.users import ROLES
 from models import Account, Carrier, User, VirtualNumber, db
 
 jobs_cli = AppGroup("jobs", help="RQ jobs: failed ones and retries.")
-user_cli = AppGroup("user", help="Console users.")
+user_cli = cli.AuditedGroup("user", help="Console users.")
 
 
 def last_error_line(job: Job) -> str:
@@ -36,7 +36,9 @@ def last_error_line(job: Job) -> str:
 def message_id_of(job: Job) -> str:
     if job.id.startswith(SEND_JOB_PREFIX):
         return job.id[len(SEND_JOB_PREFIX) :]
-    return str(job.args[0]) if job.func_name == "bot.pipeline.jobs.send_message" and job.args else "-"
+    if job.func_name == SEND_JOB and job.args:
+        return ",".join(str(message_id) for message_id in job.args[0])
+    return "-"
 
 
 @jobs_cli.command("failed")
@@ -135,7 +137,8 @@ def user_add(account_name: str, email: str, role: str, password_stdin: bool) -> 
         raise click.BadParameter("not an e-mail address", param_hint="EMAIL")
     try:
         with db.atomic():
-            User.create(account=account, email=address, role=role, password_hash=password_hash)
+            user = User.create(account=account, email=address, role=role, password_hash=password_hash)
+            audit.created("user.create", user)
     except IntegrityError:
         raise click.ClickException(f"a user with e-mail {address} exists already") from None
     click.echo(f"user {address} ({role}) added to {account.name}")

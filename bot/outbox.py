@@ -11,12 +11,13 @@ Effects are done at least once: a handler must be safe to repeat (its idempotenc
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 
+from bot import audit, rows
 from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
 from models import Effect, InboundMessage, OutboundMessage, db, utcnow
 
@@ -58,6 +59,14 @@ def add(
     effect = Effect.create(kind=kind, inbound=inbound, message=message, payload=payload)
     enqueue_job_after_commit(JOB, effect.id)
     return effect
+
+
+def add_for_messages(kind: str, messages: Sequence[OutboundMessage]) -> None:
+    """`add` of one effect per message, in one INSERT (a chunk of a group send); jobs after the commit."""
+    effects = [{"kind": kind, "message": message.id} for message in messages]
+    ids = [effect_id for (effect_id,) in rows.insert(Effect, effects, returning=(Effect.id,))]
+    if ids:
+        db.after_commit(lambda: [enqueue_job(JOB, effect_id) for effect_id in ids])
 
 
 def claim(effect_id: int) -> bool:
@@ -109,6 +118,7 @@ def replay(effect: Effect) -> bool:
         .execute()
     )
     if replayed:
+        audit.record("delivery.replay", effect, {"state": "failed"}, {"state": "pending"})
         enqueue_job_after_commit(JOB, effect.id)
     return bool(replayed)
 

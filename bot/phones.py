@@ -44,6 +44,11 @@ def to_e164(raw: str, region: str = "SE") -> str:
     `00` is read as the international prefix whatever the region; letters are refused rather than
     read as a vanity number; extensions are refused (an SMS cannot reach one).
     """
+    return phonenumbers.format_number(parse_valid(raw, region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_valid(raw: str, region: str = "SE") -> phonenumbers.PhoneNumber:
+    """The number `raw` names (see `to_e164`), or PhoneError(409)."""
     text = (raw or "").strip()
     if EXTENSION.search(text):
         raise PhoneError(f"{raw!r} has an extension")
@@ -59,13 +64,14 @@ def to_e164(raw: str, region: str = "SE") -> str:
         raise PhoneError(f"{raw!r} has an extension")
     if not phonenumbers.is_valid_number(number):
         raise PhoneError(f"{raw!r} is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def check_recipient(raw: str, region: str = "SE") -> str:
     """E.164 of a recipient that can take an SMS; PhoneError 409 (invalid) or 410 (no SMS)."""
-    e164 = to_e164(raw, region)
-    if phonenumbers.number_type(phonenumbers.parse(e164)) in NO_SMS_TYPES:
+    number = parse_valid(raw, region)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if phonenumbers.number_type(number) in NO_SMS_TYPES:
         raise PhoneError(f"{e164} cannot receive SMS (fixed line, toll free or premium)", code=410)
     return e164
 

@@ -3,13 +3,15 @@
 Shared by `POST /api/v1/messages/preview` and the console's send form. The price is the segments of the
 text (after the same NFC normalisation as the pipeline) times the account's price per segment, times the
 recipients; with no recipient given it is the price of one message. `{unsubscribe_url}` is counted as
-written: each recipient's own link is longer, so a preview of such a text is a lower bound.
+written: each recipient's own link is longer, so a preview of such a text is a lower bound. With
+`track_links` each URL is counted as the short link it becomes (bot/links.py), as the pipeline prices it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot import links
 from bot.pipeline.segments import GSM_BASIC, GSM_EXTENSION, count_segments, normalize_body
 from models import Account, GroupMember
 
@@ -50,7 +52,9 @@ def group_size(group_id: int) -> int:
     return GroupMember.select().where(GroupMember.group == group_id).count()
 
 
-def preview(account: Account, text: str, recipients: int = 1) -> Preview:
+def preview(account: Account, text: str, recipients: int = 1, track_links: bool = False) -> Preview:
+    if track_links:
+        text = links.as_sent(normalize_body(text))
     counted = count_segments(text)
     price = counted.segments * account.price_per_segment * recipients
     balance_after = None if account.billing_mode == "invoice" else account.balance - price

@@ -1,10 +1,16 @@
 """GDPR erase of one phone: its contact, message texts, survey answers, conversation state and waiting
-message parts go; its block entry stays.
+message parts go; its block entries and its consent ledger stay.
+
+The audit log keeps the proof of what was done to the phone (block list changes, this erase) with the
+phone masked to its last four digits (bot/audit.py `redact_phone`).
 
 The block entry is kept on purpose (ICO guidance: suppress, don't delete), so that an erased person is
-never messaged again by mistake; it holds only the phone, the source and the time. Parts of a
-concatenated SMS know their carrier and sender but not their number, so the parts of that sender on
-the carriers serving the account's numbers go.
+never messaged again by mistake; it holds only the phone, the topic, the source and the time. The consent
+ledger (ConsentEvent) is kept whole, the text of each opt-out or opt-in SMS included: it is the proof that
+the account honoured the person's wish, which the business must be able to show a regulator or a court
+(GDPR art. 17(3)(b) and (e)); it holds nothing else of the person, and the erase answer says how many
+events were kept. Parts of a concatenated SMS know their carrier and sender but not their number, so the
+parts of that sender on the carriers serving the account's numbers go.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from typing import Any
 
 from flask import current_app
 
-from bot import phones
+from bot import audit, phones
 from models import (
     Account,
     BlockEntry,
+    ConsentEvent,
     Contact,
     Conversation,
     InboundMessage,
@@ -48,14 +55,22 @@ def erase(account: Account, phone: str) -> dict[str, Any]:
         )
         parts = erase_parts(account, phone)
         blocked = BlockEntry.select().where((BlockEntry.account == account) & (BlockEntry.phone == phone)).exists()
-    return {
-        "phone": phone,
-        "contacts": contacts,
-        "messages": outbound + inbound,
-        "conversations": conversations,
-        "parts": parts,
-        "blocked": blocked,
-    }
+        kept = ConsentEvent.select().where((ConsentEvent.account == account) & (ConsentEvent.phone == phone)).count()
+        erased = {
+            "phone": phone,
+            "contacts": contacts,
+            "messages": outbound + inbound,
+            "conversations": conversations,
+            "parts": parts,
+            "blocked": blocked,
+            "consent_events": kept,
+        }
+        audit.redact_phone(account, phone)
+        hidden = phones.mask(phone)
+        audit.record(
+            "privacy.erase", audit.blocked_phone(account.id, hidden), None, {**erased, "phone": hidden}, phone=hidden
+        )
+    return erased
 
 
 def erase_parts(account: Account, phone: str) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from bot import totp
+from bot import audit, totp
 from models import User, db
 
 
@@ -18,14 +18,18 @@ def enrol(user: User, secret: str, code: str) -> list[str] | None:
     if step is None:
         return None
     codes = totp.new_recovery_codes()
+    before = audit.fields(user)
     User.update(
         totp_secret=secret, totp_last_step=step, recovery_codes=[totp.hash_recovery_code(c) for c in codes]
     ).where(User.id == user.id).execute()
+    audit.changed("user.two_factor", User.get_by_id(user.id), before)
     return codes
 
 
 def disable(user: User) -> None:
+    before = audit.fields(user)
     User.update(totp_secret="", totp_last_step=None, recovery_codes=[]).where(User.id == user.id).execute()
+    audit.changed("user.two_factor", User.get_by_id(user.id), before)
 
 
 def check(user: User, code: str) -> bool:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from flask import current_app
 from rq import Retry
 
+from bot import audit
 from bot.passwords import check_strength, hash_password
 from bot.pipeline.queue import get_queue
 from bot.redis_conn import get_redis
@@ -70,6 +71,7 @@ def mail_link(user: User, purpose: str) -> None:
 def invite(account: Account, email: str, role: str) -> User:
     with db.atomic():
         user = User.create(account=account, email=email.strip().lower(), role=role)
+        audit.created("user.create", user)
         mail_link(user, "invite")
     return user
 
@@ -109,6 +111,7 @@ def set_password(token: str, password: str) -> User:
         if not used:
             raise TokenError("this link is unknown, used or expired")
         user = row.user
-        user.password_hash = hash_password(password)
-        user.save()
+        with audit.change("user.password", user, by=audit.as_user(user)):
+            user.password_hash = hash_password(password)
+            user.save()
     return user

@@ -8,6 +8,7 @@ from flask import Flask
 
 from keywords import conversation, custom, fallback, help, optin, optout, save
 from keywords.registry import Router
+from keywords.text import fold
 
 HANDLER_MODULES = (optout, optin, help, conversation, save, custom, fallback)
 CUSTOM_WORD = re.compile(r"[^\W_][\w'’-]*( [^\W_][\w'’-]*)*")
@@ -22,6 +23,7 @@ def validate_custom_word(router: Router, word: str) -> str:
     folded = " ".join(word.casefold().split())
     if not CUSTOM_WORD.fullmatch(folded):
         raise ValueError(f"{word!r} is not a keyword: use letters and digits (words separated by one space)")
-    if folded in router.reserved_words or folded.split()[0] in router.reserved_words:
+    bare = fold(folded)
+    if bare in router.reserved_words or bare.split()[0] in router.reserved_words:
         raise ValueError(f"{folded.upper()} is reserved (opt-out, opt-in, help and SAVE words)")
     return folded

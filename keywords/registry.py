@@ -2,7 +2,8 @@
 
 Groups run in order and the first handler that answers wins (SPEC §4). A handler is called with the
 Conversation and the Parsed body and returns an Outcome, or None to let the next one try. Word-tagged
-handlers are only tried when the body starts with one of their words; `when` adds a condition.
+handlers are only tried when the body starts with one of their words (case and accents ignored:
+keywords/text.py `fold`); `when` adds a condition.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, replace
 from types import ModuleType
 
 from bot.pipeline.inbound import Conversation, Outcome
-from keywords.text import Parsed, parse
+from keywords.text import Parsed, fold, parse
 
 OPT_OUT, OPT_IN, HELP, CONVERSATION, SAVE, CUSTOM, FALLBACK = range(1, 8)
 RESERVED_GROUPS = (OPT_OUT, OPT_IN, HELP, SAVE)
@@ -32,7 +33,7 @@ def handles(*words: str, group: int, when: Condition | None = None) -> Callable[
     """Tag a handler with its words (none: it decides itself) and its priority group."""
 
     def tag(func: HandlerFunc) -> HandlerFunc:
-        func.keyword_spec = Spec(group, tuple(w.casefold() for w in words), when)  # type: ignore[attr-defined]
+        func.keyword_spec = Spec(group, tuple(dict.fromkeys(fold(w) for w in words)), when)  # type: ignore[attr-defined]
         return func
 
     return tag
@@ -46,7 +47,7 @@ class Handler:
     def matched_word(self, message: Parsed) -> str | None:
         if not self.spec.words:
             return ""
-        return next((word for word in self.spec.words if message.starts_with(word)), None)
+        return next((word for word in self.spec.words if message.starts_with_folded(word)), None)
 
 
 class Router:

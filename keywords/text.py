@@ -1,8 +1,10 @@
 """How an inbound body is read: SPEC §4 normalisation, the keyword, and the arguments.
 
 Normalised: Unicode NFKC, trimmed, white space collapsed, case-folded, leading and trailing
-punctuation stripped. The keyword is the first normalised word. Arguments keep their case and split on
-white space, except that double quotes (also the curly ones phones type) keep words together.
+punctuation stripped. The keyword is the first normalised word. The router's own words (opt-out, opt-in,
+help, SAVE) are matched folded, without accents too (`fold`): ARRET is ARRÊT, HJALP is HJÄLP.
+Arguments keep their case and split on white space, except that double quotes (also the curly ones
+phones type) keep words together.
 """
 
 from __future__ import annotations
@@ -29,6 +31,17 @@ class Parsed:
         """Whether the body's first words are `phrase` (a case-folded word or words)."""
         wanted = tuple(phrase.split())
         return bool(wanted) and self.words[: len(wanted)] == wanted
+
+    def starts_with_folded(self, phrase: str) -> bool:
+        """Whether the body's first words are `phrase` (a folded word or words), accents ignored."""
+        wanted = tuple(phrase.split())
+        return bool(wanted) and tuple(fold(word) for word in self.words[: len(wanted)]) == wanted
+
+
+def fold(text: str) -> str:
+    """Case-folded and without accents (combining marks): "ARRÊT" and "arret" fold alike."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
 
 
 def is_punctuation(ch: str) -> bool:

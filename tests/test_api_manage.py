@@ -56,6 +56,7 @@ def test_account_settings_and_topups(client, shop):
         "quiet_hours": None,
         "status_callback_url": "",
         "require_two_factor": False,
+        "timezone": "UTC",
     }
     operator = {"Authorization": f"Bearer {create_key(None, 'operator')[1]}"}
     changed = client.patch(
@@ -226,6 +227,7 @@ def test_blocklist_and_privacy_erase(client, shop):
         "conversations": 0,
         "parts": 0,
         "blocked": True,
+        "consent_events": 1,  # the proof of the opt-out is kept
     }
     assert OutboundMessage.get().body == "[erased]"
     assert BlockEntry.select().count() == 1  # kept, so the phone is never messaged again

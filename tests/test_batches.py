@@ -61,6 +61,7 @@ def test_group_send_progress_before_and_after_fan_out_and_after_the_reports(clie
         "accepted": 0,
         "by_status_group": zero,
         "done": False,
+        "clicks": 0,
     }
     assert fan_out(batch) == "done"
     fanned = client.get(answer.headers["Location"], headers=viewer).json
@@ -179,3 +180,35 @@ def test_a_batch_of_a_text_no_database_can_hold_is_stored_and_its_messages_rejec
     sent = send_to_phones(Send(account, "Shop", "nul \x00 here"), [DELIVERED, UNKNOWN])
     assert [m.status for m in sent] == [Status.INVALID_CONTENT] * 2
     assert Batch.get_by_id(sent[0].batch).text == "nul \ufffd here"
+
+
+def test_a_batch_counts_the_clicks_on_its_messages_links_in_the_api_and_the_console(app, client, shop):
+    from models import TrackedLink
+
+    account, _ = shop
+    app.config["SHORT_LINK_BASE_URL"] = "https://x.se"
+    sent = send(client, account, to=[DELIVERED, UNKNOWN], text="Sale https://shop.example/a", track_links=True).json
+    batch = sent["batch"]["id"]
+    first, second = (m["text"].rsplit("/", 1)[1] for m in sent["messages"])
+    for code in (first, first, second):
+        assert client.get(f"/l/{code}").status_code == 302
+    send(client, account, to=[DELIVERED, BLOCKED], text="Other https://shop.example/b", track_links=True)
+    client.get(f"/l/{TrackedLink.select().order_by(TrackedLink.id.desc()).first().code}")  # another batch's click
+    progress = client.get(f"/api/v1/batches/{batch}", headers=key(account, "viewer")).json
+    assert progress["clicks"] == 3
+
+    make_user(account, "ann@acme.se", role="user")
+    token = log_in(client, "ann@acme.se")
+    page = client.get(f"/console/batches/{batch}").get_data(as_text=True)
+    assert '<strong id="batch-clicks">3</strong> link clicks' in page and '<th class="num">Clicks</th>' in page
+    clicks = dict(re.findall(r'href="/console/messages/(\d+)">.*?<td class="num">(\d+)</td></tr>', page, re.S))
+    assert clicks == {str(sent["messages"][0]["id"]): "2", str(sent["messages"][1]["id"]): "1"}
+
+    form = {"csrf_token": token, "mode": "phones", "to": f"{DELIVERED}, {UNKNOWN}", "sender": "Shop"}
+    tracked = client.post("/console/send", data={**form, "text": "See https://shop.example/c", "track_links": "on"})
+    assert tracked.status_code == 200 and '<th class="num">Clicks</th>' in tracked.get_data(as_text=True)
+    assert OutboundMessage.select().where(OutboundMessage.body.startswith("See https://x.se/l/")).count() == 2
+    previewed = client.post(
+        "/console/send/preview", data={**form, "text": "x https://shop.example/" + "a" * 200, "track_links": "on"}
+    ).json
+    assert previewed["segments"] == 1

@@ -1,7 +1,8 @@
 """The console in a real browser: Playwright driving Debian's Chromium (/usr/bin/chromium, installed by
 .ci/run; nothing is downloaded at run time). A business logs in, a phone texts a keyword through the
 simulator carrier over real HTTP, the open thread shows it and then the reply's statuses as they arrive,
-the timeline explains each event, the send form previews encoding and price, and the API docs render.
+the timeline explains each event, the send form previews encoding and price, the API docs render, and a
+weekly schedule is made and deleted.
 Every page is screenshotted into a folder (SMSBOT_SCREENSHOT_DIR, else a temporary one)."""
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.pipeline.statuses import Status
-from models import BlockEntry, Contact, Group, GroupMember, InboundMessage, Keyword, OutboundMessage, utcnow
+from models import (
+    Account,
+    BlockEntry,
+    Contact,
+    Group,
+    GroupMember,
+    InboundMessage,
+    Keyword,
+    OutboundMessage,
+    Schedule,
+    utcnow,
+)
 from tests.console_helpers import NUMBER, PASSWORD, PHONE, make_user, setup_account
 
 CHROMIUM = "/usr/bin/chromium"
@@ -217,3 +229,103 @@ def test_the_send_form_previews_and_every_page_renders(page, live_server, shots)
     expect(page.get_by_text("Encoding, segments, price and balance after").first).to_be_attached()
     page.screenshot(path=str(shots / "api-docs.png"))
     assert all("redoc.ly" in url for url in page.outside_requests)  # at most Redoc's own logo, refused
+
+
+def test_a_user_makes_and_deletes_a_weekly_schedule(page, live_server, shots):
+    account = setup_account()
+    Account.update(timezone="Europe/Stockholm").where(Account.id == account.id).execute()
+    group = Group.create(account=account, name="VIP", name_key="vip")
+    GroupMember.create(group=group, contact=Contact.create(account=account, phone="+46731234567"))
+    make_user(account, "ann@acme.se", role="user")
+    log_in(page, "ann@acme.se")
+
+    page.click("nav >> text=Schedules")
+    expect(page.locator("h1")).to_contain_text("Schedules")
+    form = page.locator("#schedule-form")
+    form.locator("textarea[name=text]").fill("Fresh bread on the shelves!")
+    form.locator("select[name=frequency]").select_option("weekly")
+    form.locator("input[name=days][value=mon]").check()
+    form.locator("input[name=days][value=thu]").check()
+    form.locator("input[name=time]").fill("09:00")
+    form.locator("input[name=start_date]").fill("2030-03-28")
+    form.locator("input[name=count]").fill("3")
+    form.locator("button:has-text('Create schedule')").click()
+    expect(page.locator(".flash.ok")).to_contain_text("made: its first run is 2030-03-28 09:00 Europe/Stockholm.")
+    row = page.locator("#schedules tbody tr").first
+    expect(row).to_contain_text("Weekly on Mon, Thu at 09:00")
+    expect(row).to_contain_text("2030-03-28 08:00:00 UTC")  # still CET: summer time starts on 2030-03-31
+    expect(row).to_contain_text("0 of 3")
+    page.screenshot(path=str(shots / "schedules.png"), full_page=True)
+
+    row.locator("button:has-text('Delete')").click()
+    expect(page.locator(".flash.ok")).to_contain_text("deleted: no more runs")
+    expect(page.locator("#schedules tbody")).to_contain_text("No schedules yet.")
+    assert Schedule.select().count() == 0
+
+
+def test_an_admin_replays_a_dead_letter_and_reads_the_audit_log(app, page, httpserver, run_worker, shots):
+    """A forward fails against a bot that is down; the admin changes a keyword, previews a tracked-links
+    send, replays the dead letter from /console/deliveries once the bot is back, and reads /console/audit."""
+    from werkzeug import Request, Response
+
+    from bot.carriers import InboundSms
+    from bot.pipeline.inbound import receive
+    from models import Effect
+
+    app.config.update(FORWARD_ALLOW_PRIVATE=True, FORWARD_TIMEOUT_SECONDS=1, FORWARD_RETRY_INTERVALS=[0])
+    state = {"up": False}
+
+    def bot(request: Request) -> Response:
+        if not state["up"]:
+            return Response("<html><h1>502 Bad Gateway</h1></html>", status=502, content_type="text/html")
+        return Response('{"reply": "Your order ships today"}', content_type="application/json")
+
+    httpserver.expect_request("/bot").respond_with_handler(bot)
+    account = setup_account()
+    number = account.numbers[0]
+    number.forward_url = httpserver.url_for("/bot")
+    number.save()
+    make_user(account, "adm@acme.se", role="admin")
+    receive(number.carrier, InboundSms("d1", PHONE, NUMBER, "Where is order 1234?"))
+    for _ in range(3):
+        run_worker(with_scheduler=True)
+    effect = Effect.get()
+    assert effect.state == "failed"
+
+    log_in(page, "adm@acme.se")
+    page.click("nav >> text=Keywords")
+    page.fill("input[name=word]", "hours")
+    page.fill("input[name=reply]", "Open 9-17")
+    page.click("button:has-text('Add')")
+    expect(page.locator("table.list")).to_contain_text("HOURS")
+
+    page.click("nav >> text=Send")
+    page.fill("textarea[name=to]", PHONE)
+    page.fill("textarea[name=text]", "Your order: https://shop.example/orders/" + "a" * 150)
+    expect(page.locator("#pv-segments")).to_have_text("2")
+    page.check("input[name=track_links]")
+    expect(page.locator("#pv-segments")).to_have_text("1")  # counted as the short link it becomes
+    page.screenshot(path=str(shots / "send-tracked.png"), full_page=True)
+
+    page.click("nav >> text=Deliveries")
+    card = page.locator(f"#delivery-{effect.id}")
+    expect(card).to_contain_text("Where is order 1234?")
+    expect(card.locator("table.tries tbody tr")).to_have_count(2)
+    expect(card.locator("pre.answer").first).to_have_text("<html><h1>502 Bad Gateway</h1></html>")
+    page.screenshot(path=str(shots / "deliveries.png"), full_page=True)
+    state["up"] = True
+    card.locator("button:has-text('Replay')").click()
+    expect(page.locator(".flash.ok")).to_contain_text(f"Delivery {effect.id} is on its way again.")
+    run_worker(with_scheduler=True)
+    assert Effect.get_by_id(effect.id).state == "done"
+
+    page.click("nav >> text=Audit")
+    rows = page.locator("table.audit tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("delivery.replay")
+    expect(rows.nth(0)).to_contain_text("failed → pending")
+    expect(rows.nth(1)).to_contain_text("keyword.create")
+    expect(rows.nth(1)).to_contain_text(f"HOURS on {NUMBER}")
+    expect(rows.nth(1)).to_contain_text("adm@acme.se")
+    page.screenshot(path=str(shots / "audit.png"), full_page=True)
+    assert page.outside_requests == []

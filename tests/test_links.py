@@ -27,7 +27,7 @@ def test_our_own_links_and_plain_text_stay(app) -> None:
 def test_a_click_is_counted_and_redirected(client, make_account) -> None:
     account = make_account()
     shortened = links.shorten("Read https://news.example/story")
-    links.save(shortened, account.id, None, "batch-1")
+    links.save(links.entries(shortened, account.id, None, "batch-1"))
     code = shortened.links[0][0]
     for _ in range(2):
         answer = client.get(f"/l/{code}")

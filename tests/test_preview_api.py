@@ -82,3 +82,22 @@ def test_preview_is_in_the_openapi_description(client):
     document = client.get("/api/v1/openapi.json").get_json()
     operation = document["paths"]["/messages/preview"]["post"]
     assert operation["requestBody"]["content"]["application/json"]["schema"]["required"] == ["text"]
+
+
+def test_preview_with_track_links_counts_the_short_link_the_send_will_carry(app, client, account):
+    from bot.pipeline.sending import Send, send_to_phones
+    from models import Carrier, VirtualNumber
+
+    app.config["SHORT_LINK_BASE_URL"] = "https://x.se"
+    text = "Sale today only at https://shop.example/" + "a" * 150  # 190 characters: two segments as written
+    plain = preview(client, account, {"text": text}).json
+    tracked = preview(client, account, {"text": text, "track_links": True}).json
+    assert (plain["segments"], plain["characters"], plain["price"]) == (2, 190, 70)
+    short = "Sale today only at https://x.se/l/xxxxxxx"
+    assert (tracked["segments"], tracked["characters"], tracked["price"]) == (1, len(short), 35)
+    assert preview(client, account, {"text": text, "track_links": False}).json == plain
+    VirtualNumber.create(number="+46700000001", account=account, carrier=Carrier.create(name="gw", kind="generic"))
+    (sent,) = send_to_phones(Send(account, "+46700000001", text, track_links=True), ["+46731234567"])
+    assert (sent.segments, len(sent.body), sent.price) == (tracked["segments"], tracked["characters"], tracked["price"])
+    refused = preview(client, account, {"text": text, "track_links": "yes"})
+    assert (refused.status_code, refused.json["error"]["field"]) == (422, "track_links")

@@ -26,7 +26,17 @@ from werkzeug.wrappers import Request
 
 from bot.apikeys import create_key
 from bot.signing import HEADER, sign
-from models import BlockEntry, Contact, InboundMessage, Keyword, LedgerEntry, MessageEvent, OutboundMessage
+from models import (
+    BlockEntry,
+    Contact,
+    Group,
+    InboundMessage,
+    Keyword,
+    LedgerEntry,
+    MessageEvent,
+    OutboundMessage,
+    Schedule,
+)
 
 NUMBER, PHONE = "+46700000001", "+46731234567"
 MAX_EXAMPLES = 100
@@ -37,7 +47,7 @@ SETTINGS = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
-TABLES = (InboundMessage, OutboundMessage, MessageEvent, Contact, BlockEntry, Keyword, LedgerEntry)
+TABLES = (InboundMessage, OutboundMessage, MessageEvent, Contact, BlockEntry, Keyword, LedgerEntry, Schedule)
 
 # --- what arrives -----------------------------------------------------------------------------------
 
@@ -128,6 +138,7 @@ def world(app, make_account, make_carrier, make_number):
     }
     Keyword.create(number=numbers["gw"], word="join", action="subscribe", group_name="vip", reply="Hi {first_name}")
     Keyword.create(number=numbers["gw"], word="price", action="reply", reply="{args} costs {phone}")
+    Group.create(account=account, name="VIP", name_key="vip")  # for group sends and schedules
     key = create_key(account, "admin")[1]
     return {"account": account, "numbers": numbers, "auth": {"Authorization": f"Bearer {key}"}}
 
@@ -180,6 +191,18 @@ API = {
     },
     f"PATCH /api/v1/numbers/{NUMBER}": {"help_text": texts, "default_reply": texts, "save_enabled": json_values},
     "POST /api/v1/blocklist": {"phone": phones},
+    "POST /api/v1/schedules": {
+        "group": st.one_of(st.just("vip"), texts),
+        "from": st.one_of(st.sampled_from(["Shop", NUMBER, "+46700000009"]), texts),
+        "text": texts,
+        "frequency": st.one_of(st.sampled_from(["daily", "weekly", "monthly"]), texts),
+        "days": st.lists(st.one_of(st.sampled_from(["mon", "sun"]), texts), max_size=3),
+        "day_of_month": numbers,
+        "time": st.one_of(st.sampled_from(["09:00", "02:30", "24:00"]), texts),
+        "start_date": st.one_of(st.sampled_from(["2030-02-28", "9999-12-31", "0001-01-01", "2030-02-30"]), texts),
+        "end_date": st.one_of(st.sampled_from(["2030-03-01", "2029-01-01", "9999-12-31"]), texts),
+        "count": numbers,
+    },
 }
 
 

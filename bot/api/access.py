@@ -9,7 +9,7 @@ from flask import Response, g
 from peewee import IntegrityError
 from redis.exceptions import RedisError
 
-from bot import admins, users
+from bot import admins, audit, users
 from bot.api import owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
@@ -74,9 +74,10 @@ def patch_user(user_id: int, body: dict) -> dict:
     row = own_user(user_id)
     with db.atomic():
         keeps_admin(admins.change_user, row, body.get("role", row.role), body.get("active", row.active))
-        for name, value in body.items():
-            setattr(row, name, value)
-        row.save()
+        with audit.change("user.update", row):
+            for name, value in body.items():
+                setattr(row, name, value)
+            row.save()
     return user(row)
 
 
@@ -91,6 +92,7 @@ def delete_user(user_id: int) -> tuple[str, int]:
     row = own_user(user_id)
     with db.atomic():
         keeps_admin(admins.change_user, row, row.role, False)
+        audit.deleted("user.delete", row)
         row.delete_instance()
     return "", 204
 

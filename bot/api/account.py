@@ -10,14 +10,14 @@ from datetime import datetime
 from flask import g
 from peewee import fn
 
-from bot import accounts, signing
+from bot import accounts, recurrence, schedules, signing
 from bot.api import account_url, shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import account as account_json
 from bot.api.serialize import iso
 from bot.errors import ApiError
-from models import Account, LedgerEntry, OutboundMessage
+from models import Account, LedgerEntry, OutboundMessage, db, utcnow
 
 
 @route("GET", "/account", role="viewer", summary="The account", response=shapes.ACCOUNT)
@@ -36,7 +36,8 @@ def get_account() -> dict:
 def patch_account(body: dict) -> dict:
     """A business admin may change `stop_service_enabled`, `quiet_hours`, `status_callback_url` (checked
     like a bot's URL; "" for none), `require_two_factor` (console users must enrol) and the (one-line)
-    name; billing fields are 403."""
+    name, and `timezone` (an IANA name: the local time of its schedules, whose next runs move with it);
+    billing fields are 403."""
     for name in accounts.OPERATOR_FIELDS:
         if name in body:
             raise ApiError(403, "forbidden", f"{name} is set by the operator, not by the account", name)
@@ -52,9 +53,16 @@ def patch_account(body: dict) -> dict:
     quiet = body.get("quiet_hours")
     if quiet and quiet["start"] == quiet["end"]:
         raise ApiError(422, "invalid", "quiet_hours start and end are the same: use null for none", "quiet_hours")
-    if body:
-        Account.update(**body).where(Account.id == g.account.id).execute()
-    return account_json(Account.get_by_id(g.account.id))
+    if "timezone" in body:
+        try:
+            recurrence.zone(body["timezone"])
+        except recurrence.UnknownZone as exc:
+            raise ApiError(422, "invalid", str(exc), "timezone") from None
+    with db.atomic():
+        account = accounts.update(g.account, body)
+        if "timezone" in body:
+            schedules.retime(account, utcnow())
+    return account_json(account)
 
 
 @route(

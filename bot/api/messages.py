@@ -13,6 +13,7 @@ from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import inbound as inbound_json
 from bot.api.serialize import message as message_json
+from bot.api.topics import known_topic
 from bot.contacts import group_named
 from bot.errors import ApiError
 from bot.pipeline import statuses
@@ -87,7 +88,8 @@ def sent_location(answer: dict) -> str | None:
 def send(body: dict) -> tuple[dict, int]:
     """Phones: every message is validated and funded before the answer (its status says how it went); two
     or more phones are one batch (a phone listed twice, in any spelling, is a 422 naming `to`).
-    A group: the answer comes at once with the batch (a row, so it survives Redis); jobs create the messages."""
+    A group: the answer comes at once with the batch (a row, so it survives Redis); jobs create the messages.
+    `topic` (one of the account's): a phone opted out of it or of everything gets its message at 405."""
     if ("to" in body) == ("group" in body):
         raise ApiError(422, "invalid", "give either to (a phone or a list) or group", "to")
     if "status_callback" in body:
@@ -100,6 +102,7 @@ def send(body: dict) -> tuple[dict, int]:
         body.get("validity_minutes"),
         body.get("status_callback"),
         body.get("track_links", False),
+        known_topic(body["topic"]) if "topic" in body else None,
     )
     try:
         if "group" in body:

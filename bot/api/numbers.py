@@ -6,15 +6,15 @@ from typing import Any
 
 from flask import Response, g, request
 
-from bot import flows
+from bot import audit, flows, keyword_rules
 from bot.api import shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import keyword as keyword_json
 from bot.api.serialize import number as number_json
 from bot.errors import ApiError
-from bot.keyword_rules import KeywordError, check_forward_url, check_template, clean
-from models import Carrier, Keyword, VirtualNumber, db
+from bot.keyword_rules import KeywordError, check_forward_url, check_template
+from models import Carrier, Keyword, VirtualNumber
 
 
 def own_number(e164: str) -> VirtualNumber:
@@ -38,16 +38,9 @@ def own_keyword(number: VirtualNumber, word: str) -> Keyword:
 
 def write_keyword(number: VirtualNumber, data: dict, keyword: Keyword | None = None) -> Keyword:
     try:
-        fields = clean(number, data, keyword)
+        return keyword_rules.save(number, data, keyword)
     except KeywordError as exc:
         raise ApiError(exc.status, "invalid" if exc.status == 422 else "conflict", exc.message, exc.field) from None
-    with db.atomic():
-        if keyword is None:
-            return Keyword.create(number=number, **fields)
-        for name, value in fields.items():
-            setattr(keyword, name, value)
-        keyword.save()
-        return keyword
 
 
 @route(
@@ -82,9 +75,10 @@ def patch_number(e164: str, body: dict) -> dict:
                 check_template(body[field], field)
     except KeywordError as exc:
         raise ApiError(422, "invalid", exc.message, exc.field) from None
-    for name, value in body.items():
-        setattr(row, name, value)
-    row.save()
+    with audit.change("number.update", row):
+        for name, value in body.items():
+            setattr(row, name, value)
+        row.save()
     return number_json(row)
 
 
@@ -131,7 +125,7 @@ def patch_keyword(e164: str, word: str, body: dict) -> dict:
 @route("DELETE", "/numbers/<e164>/keywords/<word>", role="admin", summary="Delete a keyword", status=204)
 def delete_keyword(e164: str, word: str) -> tuple[str, int]:
     number = own_number(e164)
-    own_keyword(number, word).delete_instance()
+    keyword_rules.remove(own_keyword(number, word))
     return "", 204
 
 

@@ -108,10 +108,7 @@ def operator_get_account(name: str) -> dict:
     response=OPERATOR_ACCOUNT,
 )
 def operator_patch_account(name: str, body: dict) -> dict:
-    account = named(name)
-    if body:
-        Account.update(**body).where(Account.id == account.id).execute()
-    return account_json(Account.get_by_id(account.id))
+    return account_json(accounts.update(named(name), body))
 
 
 @route(

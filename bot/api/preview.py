@@ -30,4 +30,4 @@ def preview_message(body: dict) -> dict:
         if group is None:
             raise ApiError(404, "not_found", f"no group named {body['group']!r}", "group")
         recipients = group_size(group.id)
-    return preview(g.account, body["text"], recipients).as_json()
+    return preview(g.account, body["text"], recipients, body.get("track_links", False)).as_json()

@@ -3,8 +3,10 @@
 from bot.api import (  # noqa: F401  (each module declares its routes when imported)
     access,
     account,
+    audit,
     batches,
     blocklist,
+    consent,
     contacts,
     deliveries,
     docs,
@@ -13,4 +15,6 @@ from bot.api import (  # noqa: F401  (each module declares its routes when impor
     numbers,
     operator,
     preview,
+    schedules,
+    topics,
 )

@@ -67,7 +67,7 @@ def group(row: Group, size: int | None = None) -> dict[str, Any]:
 
 
 def block_entry(row: BlockEntry) -> dict[str, Any]:
-    return {"phone": row.phone, "source": row.source, "created_at": iso(row.created_at)}
+    return {"phone": row.phone, "topic": row.topic or None, "source": row.source, "created_at": iso(row.created_at)}
 
 
 def inbound(row: InboundMessage) -> dict[str, Any]:
@@ -121,6 +121,7 @@ def account(row: Account) -> dict[str, Any]:
         "quiet_hours": row.quiet_hours,
         "status_callback_url": row.status_callback_url,
         "require_two_factor": row.require_two_factor,
+        "timezone": row.timezone,
     }
 
 

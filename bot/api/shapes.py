@@ -48,6 +48,7 @@ ACCOUNT = obj(
         "quiet_hours": QUIET_HOURS,
         "status_callback_url": {"type": "string"},
         "require_two_factor": {"type": "boolean"},
+        "timezone": {"type": "string"},
     },
     [
         "name",
@@ -60,6 +61,7 @@ ACCOUNT = obj(
         "quiet_hours",
         "status_callback_url",
         "require_two_factor",
+        "timezone",
     ],
 )
 ACCOUNT_PATCH = obj(
@@ -72,6 +74,7 @@ ACCOUNT_PATCH = obj(
         "quiet_hours": QUIET_HOURS,
         "status_callback_url": {"type": "string", "maxLength": 2000},
         "require_two_factor": {"type": "boolean"},
+        "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
     }
 )
 LEDGER_ENTRY = obj(
@@ -241,11 +244,46 @@ GROUP = obj(
     {"id": {"type": "integer"}, "name": {"type": "string"}, "size": {"type": "integer"}}, ["id", "name", "size"]
 )
 GROUP_IN = obj({"name": {"type": "string", "minLength": 1, "maxLength": 100}}, ["name"])
+TOPIC_NAME = {"type": "string", "minLength": 1, "maxLength": 32}
 BLOCK_ENTRY = obj(
-    {"phone": {"type": "string"}, "source": {"type": "string"}, "created_at": {"type": "string"}},
-    ["phone", "source", "created_at"],
+    {
+        "phone": {"type": "string"},
+        "topic": {"type": ["string", "null"]},  # null: opted out of everything
+        "source": {"type": "string"},
+        "created_at": {"type": "string"},
+    },
+    ["phone", "topic", "source", "created_at"],
 )
-BLOCK_IN = obj({"phone": PHONE_IN}, ["phone"])
+BLOCK_IN = obj({"phone": PHONE_IN, "topic": TOPIC_NAME}, ["phone"])
+CONSENT_EVENT = obj(
+    {
+        "id": {"type": "integer"},
+        "phone": {"type": "string"},
+        "kind": {"type": "string", "enum": ["opt_out", "opt_in"]},
+        "topic": {"type": ["string", "null"]},
+        "source": {"type": "string", "enum": ["keyword", "link", "carrier", "business", "import"]},
+        "text": {"type": "string"},
+        "inbound_id": {"type": ["integer", "null"]},
+        "actor": {"type": "string"},
+        "created_at": {"type": "string"},
+    },
+    ["id", "phone", "kind", "topic", "source", "text", "inbound_id", "actor", "created_at"],
+)
+CONSENT_HISTORY = obj(
+    {"phone": {"type": "string"}, "events": {"type": "array", "items": CONSENT_EVENT}, "next": CURSOR},
+    ["phone", "events", "next"],
+)
+TOPIC = obj(
+    {"name": {"type": "string"}, "words": {"type": "array", "items": {"type": "string"}}, "created_at": TIME},
+    ["name", "words", "created_at"],
+)
+TOPIC_IN = obj(
+    {
+        "name": TOPIC_NAME,
+        "words": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 30}, "maxItems": 10},
+    },
+    ["name"],
+)
 ERASED = obj(
     {
         "phone": {"type": "string"},
@@ -254,6 +292,7 @@ ERASED = obj(
         "conversations": {"type": "integer"},
         "parts": {"type": "integer"},
         "blocked": {"type": "boolean"},
+        "consent_events": {"type": "integer"},  # kept: the proof of the phone's opt-outs (bot/privacy.py)
     },
     ["phone", "contacts", "messages", "blocked"],
 )
@@ -310,6 +349,7 @@ SEND_IN = obj(
         "validity_minutes": {"type": "integer", "minimum": 1, "maximum": 7 * 24 * 60},
         "status_callback": {"type": "string", "minLength": 1, "maxLength": 2000},
         "track_links": {"type": "boolean"},
+        "topic": TOPIC_NAME,  # one of the account's topics (GET /topics): opted-out phones get 405
     },
     ["from", "text"],
 )
@@ -351,6 +391,7 @@ PREVIEW_IN = obj(
         "text": {"type": "string", "maxLength": 10_000},
         "to": {"type": ["string", "array"], "items": PHONE_IN, "minLength": 1, "minItems": 1, "maxItems": 1000},
         "group": {"type": "string", "minLength": 1, "maxLength": 100},
+        "track_links": {"type": "boolean"},
     },
     ["text"],
 )
@@ -378,6 +419,69 @@ BATCH = obj(
             ["Info", "Success", "Rejection", "Error"],
         ),
         "done": {"type": "boolean"},
+        "clicks": {"type": "integer", "minimum": 0},
     },
-    ["id", "recipients", "accepted", "by_status_group", "done"],
+    ["id", "recipients", "accepted", "by_status_group", "done", "clicks"],
+)
+
+DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+SCHEDULE_FIELDS = {
+    "group": {"type": "string", "minLength": 1, "maxLength": 100},
+    "from": {"type": "string", "minLength": 1, "maxLength": 20},
+    "text": {"type": "string", "maxLength": 10_000},
+    "frequency": {"type": "string", "enum": ["daily", "weekly", "monthly"]},
+    "days": {
+        "type": "array",
+        "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+        "maxItems": 7,
+    },
+    "day_of_month": {"type": ["integer", "null"], "minimum": 1, "maximum": 31},
+    "time": CLOCK,
+    "start_date": DATE,
+    "end_date": {**DATE, "type": ["string", "null"]},
+    "count": {"type": ["integer", "null"], "minimum": 1, "maximum": 100_000},
+}
+SCHEDULE_IN = obj(SCHEDULE_FIELDS, ["group", "from", "text", "frequency", "time"])
+SCHEDULE_PATCH = obj(SCHEDULE_FIELDS)
+SCHEDULE_RUN = obj(
+    {"due_at": {"type": "string"}, "ran_at": {"type": "string"}, "batch": CURSOR, "error": {"type": "string"}},
+    ["due_at", "ran_at", "batch", "error"],
+)
+SCHEDULE = obj(
+    {
+        "id": {"type": "integer"},
+        "group": {"type": ["string", "null"]},
+        "from": {"type": "string"},
+        "text": {"type": "string"},
+        "frequency": {"type": "string"},
+        "days": {"type": "array", "items": {"type": "string"}},
+        "day_of_month": {"type": ["integer", "null"]},
+        "time": {"type": "string"},
+        "timezone": {"type": "string"},
+        "start_date": {"type": "string"},
+        "end_date": {"type": ["string", "null"]},
+        "count": {"type": ["integer", "null"]},
+        "runs": {"type": "integer"},
+        "next_run_at": TIME,
+        "recent_runs": {"type": "array", "items": SCHEDULE_RUN},
+        "created_at": {"type": "string"},
+    },
+    [
+        "id",
+        "group",
+        "from",
+        "text",
+        "frequency",
+        "days",
+        "day_of_month",
+        "time",
+        "timezone",
+        "start_date",
+        "end_date",
+        "count",
+        "runs",
+        "next_run_at",
+        "recent_runs",
+        "created_at",
+    ],
 )

@@ -38,13 +38,16 @@ def when(moment: datetime | None) -> str:
 
 def init_app(app: Flask) -> None:
     from bot.console import (  # noqa: F401  (declare the views)
+        audit,
         auth,
         batches,
         dashboard,
+        deliveries,
         imports,
         inbox,
         manage,
         messages,
+        schedules,
         security,
         send,
     )

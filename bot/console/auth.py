@@ -62,7 +62,7 @@ def login_required(role: str = "viewer") -> Callable[[F], F]:
             if user.account.require_two_factor and not user.totp_secret and request.endpoint not in ENROLMENT:
                 flash("Your account asks every user to turn on two-factor login first.", "error")
                 return redirect(url_for("console.security"))
-            g.account = user.account
+            g.user, g.account = user, user.account
             return view(*args, **kwargs)
 
         return guarded  # type: ignore[return-value]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, g, render_template, request
 
+from bot.api.messages import clicks_of
 from bot.batch_progress import own_batch, progress
 from bot.console import bp
 from bot.console.auth import login_required
@@ -28,7 +29,9 @@ def batch(batch_id: str) -> str:
         .order_by(OutboundMessage.id.desc())
         .paginate(page, PAGE)
     )
-    rows = [(m, statuses.name(m.status), statuses.group(m.status)) for m in messages]
+    messages = list(messages)
+    clicks = clicks_of(messages)
+    rows = [(m, statuses.name(m.status), statuses.group(m.status), clicks.get(m.id, 0)) for m in messages]
     return render_template(
         "console/batch.html",
         batch=found,

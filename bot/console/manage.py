@@ -9,12 +9,13 @@ import io
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from peewee import JOIN, fn
 
-from bot import blocklist, flows, phones
+from bot import blocklist, flows, keyword_rules, phones
 from bot.api.serialize import contacts as contacts_json
+from bot.consent import Evidence
 from bot.console import bp
-from bot.console.auth import login_required
+from bot.console.auth import current_user, login_required
 from bot.contacts import add_to_group, group_named, save_contact
-from bot.keyword_rules import KeywordError, clean
+from bot.keyword_rules import KeywordError
 from models import BlockEntry, Contact, Conversation, Group, GroupMember, Keyword, VirtualNumber, db
 
 PAGE = 50
@@ -76,7 +77,7 @@ def add_keyword() -> Response:
         "group": form.get("group", ""),
     }
     try:
-        keyword = Keyword.create(number=number, **clean(number, data))
+        keyword = keyword_rules.save(number, data)
     except KeywordError as exc:
         flash(f"{exc.field}: {exc.message}", "error")
     else:
@@ -88,7 +89,7 @@ def add_keyword() -> Response:
 @login_required("admin")
 def delete_keyword(keyword_id: int) -> Response:
     keyword = own_keyword(keyword_id)
-    keyword.delete_instance()
+    keyword_rules.remove(keyword)
     flash(f"Keyword {keyword.word.upper()} deleted.", "ok")
     return redirect(url_for("console.keywords"))
 
@@ -171,6 +172,11 @@ def export_contacts() -> Response:
     )
 
 
+def by_user() -> Evidence:
+    """The consent ledger's proof of a console change: the signed-in user."""
+    return Evidence(actor=f"user:{current_user().email}")
+
+
 @bp.get("/blocklist")
 @login_required()
 def blocked() -> str:
@@ -183,7 +189,7 @@ def blocked() -> str:
 def block_phone() -> Response:
     phone = e164(request.form.get("phone", ""))
     if phone is not None:
-        added = blocklist.block(g.account, phone, "manual")
+        added = blocklist.block(g.account, phone, "manual", evidence=by_user())
         flash(f"{phone} {'blocked' if added else 'was blocked already'}.", "ok")
     return redirect(url_for("console.blocked"))
 
@@ -197,8 +203,8 @@ def unblock_phone(entry_id: int) -> Response:
     if entry.source in PHONE_OWNED_SOURCES:
         flash(f"{entry.phone} opted out itself; only the phone can opt in again (by texting START).", "error")
         return redirect(url_for("console.blocked"))
-    blocklist.unblock(g.account, entry.phone)
-    flash(f"{entry.phone} unblocked.", "ok")
+    blocklist.unblock_topic(g.account, entry.phone, entry.topic, "manual", by_user())
+    flash(f"{entry.phone} unblocked{f' for {entry.topic}' if entry.topic else ''}.", "ok")
     return redirect(url_for("console.blocked"))
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from bot.api.messages import clicks_of
 from bot.console import bp
 from bot.console.auth import login_required
 from bot.pipeline import statuses
@@ -56,7 +57,7 @@ def send_preview() -> Response:
         count = group_size(own_group(request.form["group"]).id)
     else:
         count = max(len(recipients_of(request.form.get("to", ""))), 1)
-    result = preview(g.account, text, count)
+    result = preview(g.account, text, count, request.form.get("track_links") == "on")
     return jsonify({**result.as_json(), "units": result.units, "currency": g.account.currency})
 
 
@@ -64,7 +65,9 @@ def send_preview() -> Response:
 @login_required("user")
 def send() -> Any:
     form = request.form
-    order = Send(g.account, form.get("sender", "").strip(), form.get("text", ""))
+    order = Send(
+        g.account, form.get("sender", "").strip(), form.get("text", ""), track_links=form.get("track_links") == "on"
+    )
     try:
         if form.get("mode") == "group":
             group = own_group(form.get("group", ""))
@@ -81,5 +84,6 @@ def send() -> Any:
         return render_template("console/send.html", **form_choices(), form=form), 422
     if len(sent) == 1:
         return redirect(url_for("console.message", message_id=sent[0].id))
-    rows = [(m, statuses.name(m.status), statuses.group(m.status)) for m in sent]
+    clicks = clicks_of(sent)
+    rows = [(m, statuses.name(m.status), statuses.group(m.status), clicks.get(m.id, 0)) for m in sent]
     return render_template("console/sent.html", rows=rows, batch=sent[0].batch)

@@ -1,10 +1,12 @@
 """Group fan-out: a Batch row (written when the API accepted the send) becomes one message per member.
 
 Each job claims the batch (a lease), accepts the next FANOUT_CHUNK members after `cursor` (contact id
-order) and moves the cursor in the same transaction, then enqueues the next chunk after commit. A killed
+order) at once (`outbound.accept_many`: a fixed number of statements per chunk) and moves the cursor in
+the same transaction, then enqueues the next chunk after commit. A killed
 worker leaves the batch with the cursor of its last committed chunk; the sweeper resumes a batch whose
 lease lapsed or whose next job never came, and the (batch, recipient) unique index keeps a member from
-a second message even when two jobs race.
+a second message even when two jobs race (the chunk's INSERT skips members already accepted, and
+they cost nothing).
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from peewee import IntegrityError
 
-from bot.pipeline.outbound import accept, route_for
+from bot.pipeline.outbound import accept_many, route_for
 from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
 from bot.pipeline.sending import FAN_OUT_JOB, Send, draft
 from models import Batch, Contact, GroupMember, db, utcnow
@@ -43,6 +44,7 @@ def fan_out(batch_id: str) -> str:
             batch.validity_minutes,
             batch.status_callback,
             batch.track_links,
+            batch.topic,
         )
         size, route = current_app.config["FANOUT_CHUNK"], route_for(batch.account, batch.sender)
         with db.atomic():
@@ -53,12 +55,7 @@ def fan_out(batch_id: str) -> str:
                 .order_by(Contact.id)
                 .limit(size)
             )
-            for contact in members:
-                try:
-                    with db.atomic():
-                        accept(draft(send, route, contact.phone, batch.id))
-                except IntegrityError:
-                    pass  # accepted by an earlier run of this chunk
+            accept_many([draft(send, route, contact.phone, batch.id) for contact in members])
             finished = len(members) < size
             now = utcnow()
             Batch.update(

@@ -6,9 +6,12 @@
   in a herd), and the job is re-scheduled for it; at that moment it *takes* a slot of a sliding
   one-second window (`take_slots`), so any one-second span holds at most `mps` submissions whichever
   workers made them, even when a scheduler tick releases several reserved jobs at once. A job denied a
-  slot is re-scheduled for when one frees up. Nothing sleeps. The window is PACING_WINDOW_SECONDS (1.1):
-  a tenth of a second of margin for the time between taking a slot and the carrier seeing the request,
-  so the carrier's own one-second count stays within the cap when our requests travel unevenly.
+  slot is re-scheduled for when one frees up. Nothing sleeps. A chunk of messages (`pace`) reserves all
+  its moments at once and is split into groups of `mps` consecutive moments (one window each), each
+  group re-scheduled as one job for its first moment; a group takes its slots with one script call.
+  The window is PACING_WINDOW_SECONDS (1.1): a tenth of a second of margin for the time between taking
+  a slot and the carrier seeing the request, so the carrier's own one-second count stays within the cap
+  when our requests travel unevenly.
 - **Quiet hours**: an account's `{"start": "HH:MM", "end": "HH:MM"}` window, judged in the recipient's
   local time from `phonenumbers.timezone`. A number with several zones is held while any of them is
   quiet, until a moment when none is. Where the zones' quiet windows cover the whole day (a country that
@@ -60,15 +63,16 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[2]) / tonumber(ARGV[1])
 local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
-redis.call('SET', KEYS[1], slot + interval, 'PX', math.floor((slot + interval - now) / 1000) + 1000)
+local after = slot + interval * tonumber(ARGV[3])
+redis.call('SET', KEYS[1], after, 'PX', math.floor((after - now) / 1000) + 1000)
 return slot - now
 """
 
 
-def reserve(redis: Redis, carrier_id: int, mps: int, window: float = 1.0) -> timedelta:
-    """Reserve the carrier's next free moment for one submission; how long until it comes (0: now)."""
+def reserve(redis: Redis, carrier_id: int, mps: int, window: float = 1.0, count: int = 1) -> timedelta:
+    """Reserve the carrier's next `count` free moments (window/mps apart); how long until the first (0: now)."""
     script = _script(redis, "reserve", RESERVE_SCRIPT)
-    wait_us = script(keys=[f"smsbot:pace:{carrier_id}:next"], args=[mps, int(window * 1_000_000)])
+    wait_us = script(keys=[f"smsbot:pace:{carrier_id}:next"], args=[mps, int(window * 1_000_000), count])
     return timedelta(microseconds=max(0, int(wait_us)))
 
 
@@ -98,30 +102,52 @@ def _script(redis: Redis, name: str, source: str):  # type: ignore[no-untyped-de
     return scripts[name]
 
 
-def pacing_delay(redis: Redis, message_id: int, reserved: bool) -> timedelta | None:
-    """How long a waiting message's submission must wait for its carrier's cap, or None: go now.
+@dataclass(frozen=True)
+class Paced:
+    """A chunk after pacing: the ids that may be submitted now, and groups re-scheduled for later."""
 
-    A first call reserves the message's moment (`reserved` False); the job re-scheduled for it calls again
-    with `reserved` True and only takes a slot of the window.
+    now: list[int]
+    later: list[tuple[timedelta, list[int]]]
+
+
+def pace(redis: Redis, message_ids: list[int], reserved: bool) -> Paced:
+    """Split a chunk of messages by their carriers' caps: what may go now, and when the rest may.
+
+    Messages of a carrier without a cap, or no longer waiting to be sent, are not paced (the claim
+    judges them). A first call reserves the messages' moments (`reserved` False); a group re-scheduled
+    for its moment comes back with `reserved` True and only takes slots of the window.
     """
     waiting = OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED, Status.SENDING))
-    row = (
-        OutboundMessage.select(OutboundMessage.carrier, Carrier.mps)
+    rows = (
+        OutboundMessage.select(OutboundMessage.id, OutboundMessage.carrier, Carrier.mps)
         .join(Carrier)
-        .where((OutboundMessage.id == message_id) & waiting & (Carrier.mps > 0))
+        .where(OutboundMessage.id.in_(message_ids) & waiting & (Carrier.mps > 0))
         .tuples()
-        .first()
     )
-    if row is None:
-        return None
-    carrier_id, mps = row
+    capped: dict[tuple[int, int], list[int]] = {}
+    for message_id, carrier_id, mps in rows:
+        capped.setdefault((carrier_id, mps), []).append(message_id)
+    held = {message_id for ids in capped.values() for message_id in ids}
+    now = [message_id for message_id in message_ids if message_id not in held]
+    later: list[tuple[timedelta, list[int]]] = []
     window = current_app.config["PACING_WINDOW_SECONDS"]
-    if not reserved:
-        wait = reserve(redis, carrier_id, mps, window)
-        if wait > timedelta(milliseconds=10):
-            return wait
-    slots = take_slots(redis, carrier_id, mps, window=window)
-    return None if slots.granted else slots.retry_after
+    for (carrier_id, mps), ids in capped.items():
+        ids.sort()
+        if not reserved:
+            first = reserve(redis, carrier_id, mps, window, count=len(ids))
+            groups = [
+                (first + timedelta(seconds=window * n), ids[start : start + mps])
+                for n, start in enumerate(range(0, len(ids), mps))
+            ]
+            due = [group for wait, group in groups if wait <= timedelta(milliseconds=10)]
+            later.extend((wait, group) for wait, group in groups if wait > timedelta(milliseconds=10))
+            ids = due[0] if due else []
+        if ids:
+            slots = take_slots(redis, carrier_id, mps, len(ids), window)
+            now.extend(ids[: slots.granted])
+            if slots.granted < len(ids):
+                later.append((slots.retry_after, ids[slots.granted :]))
+    return Paced(now, later)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,19 @@
-"""Handing a claimed message to its carrier: one attempt of the send job, and what its outcome means.
+"""Handing claimed messages to their carriers: one attempt each, a chunk at a time, and what each outcome means.
+
+A send job hands off a chunk of messages it has claimed together (bot/pipeline/jobs.py). The clean path is
+written in bulk: one insert of the SENDING events, one write-ahead update, the submissions made concurrently
+by a small pool of threads doing only the HTTP (each with its keep-alive session, bot/carriers.py), then,
+for the messages the carrier took, their upstream ids, statuses and events in one transaction of a few
+statements. Every other outcome goes through the per-message steps below, on the job's thread.
 
 An attempt ends in one of three ways, each recorded in the message's history:
 - **answered**: the upstream id and status are recorded, retried on a fresh database connection when the
   connection is lost, so a cut connection never makes the claim lapse and the message go out again;
   reports that arrived meanwhile are applied after that commit;
-- **surely not taken** (the carrier answered an error, the connection was refused, DNS failed): retried;
-  after the last try 511 DeliveryToGatewayFailed and a refund (a 4xx is a final rejection at once);
+- **surely not taken** (the carrier answered an error, the connection was refused, DNS failed): retried
+  after SEND_RETRY_INTERVALS[attempt - 1] seconds by a job of its own (the try number is the message's
+  `attempts`, so each message of a chunk keeps its own count); after the last try 511
+  DeliveryToGatewayFailed and a refund (a 4xx is a final rejection at once);
 - **maybe taken** (a timeout, a connection reset or closed after the request went out): unknown is not
   failed. A carrier that keeps one message per idempotency key (generic) gets the same key again. A
   carrier without one (Twilio) is asked first, before anything else: its message list, matched on
@@ -23,53 +31,81 @@ outcome is known, so a worker killed mid-request leaves the next attempt knowing
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from flask import current_app
-from peewee import InterfaceError, OperationalError
+from flask import Flask, current_app
+from peewee import Case, InterfaceError, OperationalError
 
-from bot import carriers, metrics
+from bot import callbacks, carriers, metrics
 from bot.carriers import CarrierAdapter, SendError, Submission, Submitted
 from bot.db import replace_connection
 from bot.pipeline.outbound import advance, record
+from bot.pipeline.queue import enqueue_sends
 from bot.pipeline.reports import apply_pending
-from bot.pipeline.statuses import Status
-from models import Carrier, OutboundMessage, db, utcnow
+from bot.pipeline.statuses import Status, predecessors
+from models import Carrier, MessageEvent, OutboundMessage, PendingReport, db, utcnow
 
 log = logging.getLogger("smsbot.jobs")
 ANSWER_TRIES = 3  # recording the carrier's answer: the first try and two on fresh connections
 
 
-class RetryLater(Exception):
-    """An expected retry of the send job: RQ runs it again; logged as one warning line, no traceback
-    (bot/logformat.py drops rq's traceback for an exception marked `expected_retry`)."""
+@dataclass
+class Attempt:
+    """One claimed message's attempt: what is submitted, and what its write-ahead mark said before."""
 
-    expected_retry = True
-
-
-def hand_off(message_id: int, tag: str, retries_left: int) -> str:
-    """Run one attempt for a message this job has claimed; raise RetryLater when another try is due."""
-    message = OutboundMessage.get_by_id(message_id)
-    record(message, Status.SENDING)
-    carrier = message.carrier
-    adapter = carriers.adapter_for(carrier.kind)
-    try:
-        submitted = attempt(message, carrier, adapter, submission_for(message, carrier))
-    except SendError as exc:
-        return failed(message, exc, tag, retries_left)
-    except Exception as exc:
-        advance(message_id, Status.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
-        log.exception("%s: internal error", tag)
-        return "error"
-    record_answer(message_id, submitted, tag)
-    try:
-        apply_pending(OutboundMessage.get_by_id(message_id))
-    except (OperationalError, InterfaceError) as exc:
-        log.warning("%s: pending reports left for the sweeper: %s", tag, exc)
-    log.info("%s: handed to %s as %s", tag, carrier.name, submitted.upstream_id)
-    return "sent"
+    message: OutboundMessage
+    carrier: Carrier
+    adapter: CarrierAdapter
+    submission: Submission
+    since: datetime | None = None  # the first submission whose answer we have not had
+    earlier_unknown: bool = False  # an earlier attempt's outcome was unknown
 
 
-def submission_for(message: OutboundMessage, carrier: Carrier) -> Submission:
+def hand_off(message_ids: list[int], tag: str) -> dict[int, str]:
+    """Run one attempt for each message this job has claimed; schedule the retries that are due.
+
+    Returns each message's outcome: sent, retry, failed, unknown or error.
+    """
+    messages = list(
+        OutboundMessage.select(OutboundMessage, Carrier)
+        .join(Carrier)
+        .where(OutboundMessage.id.in_(message_ids))
+        .order_by(OutboundMessage.id)
+    )
+    record_all(messages, Status.SENDING)
+    outcomes: dict[int, str] = {}
+    ready: list[Attempt] = []
+    for message in messages:
+        try:
+            adapter = carriers.adapter_for(message.carrier.kind)
+            attempt = Attempt(message, message.carrier, adapter, submission_for(message))
+            found = look_first(attempt)
+        except SendError as exc:
+            outcomes[message.id] = failed(message, exc, tag)
+            continue
+        except Exception as exc:
+            outcomes[message.id] = internal_error(message, exc, tag)
+            continue
+        if found:
+            outcomes[message.id] = answered(message, found, tag)
+        else:
+            ready.append(attempt)
+    write_ahead(ready)
+    submitted = list(zip(ready, submit_all(ready), strict=True))
+    outcomes.update(answered_all([(a, outcome) for a, outcome in submitted if isinstance(outcome, Submitted)], tag))
+    for attempt, outcome in submitted:  # the answers taken are recorded first, whatever happens next
+        if not isinstance(outcome, Submitted):
+            outcomes[attempt.message.id] = alone(attempt.message, lambda a=attempt, o=outcome: settle(a, o, tag), tag)
+    schedule_retries([message for message in messages if outcomes.get(message.id) == "retry"])
+    return outcomes
+
+
+def submission_for(message: OutboundMessage) -> Submission:
     return Submission(
         message_id=message.id,
         sender=message.sender,
@@ -77,43 +113,138 @@ def submission_for(message: OutboundMessage, carrier: Carrier) -> Submission:
         text=message.body,
         encoding=message.encoding,
         validity_minutes=message.validity_minutes,
-        status_url=f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/{carrier.name}/status",
+        status_url=f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/{message.carrier.name}/status",
     )
 
 
-def attempt(message: OutboundMessage, carrier: Carrier, adapter: CarrierAdapter, submission: Submission) -> Submitted:
-    """Look first if an earlier attempt may have reached a carrier without a key; then submit."""
-    number = message.attempts
-    if message.unconfirmed_since and not adapter.honours_idempotency_key:
-        found = look_up(message, carrier, adapter, submission, message.unconfirmed_since)
-        if found:
-            record(message, Status.SENDING, f"attempt {number}: found at the carrier as {found.upstream_id}")
-            return found
-        record(message, Status.SENDING, f"attempt {number}: not at the carrier; sending")
-        mark_unconfirmed(message.id, None)
-        message.unconfirmed_since = None
-    earlier_unknown = message.unconfirmed_since is not None
-    since = message.unconfirmed_since or utcnow()
-    mark_unconfirmed(message.id, since)  # write-ahead: a crash from here on means "maybe sent"
+def record_all(messages: list[OutboundMessage], code: int, detail: str = "", source: str = "pipeline") -> None:
+    """`record` for many messages in one statement."""
+    if not messages:
+        return
+    now = utcnow()
+    rows = [
+        {"message": message.id, "code": code, "detail": detail[:250], "source": source, "at": now}
+        for message in messages
+    ]
+    inserted = MessageEvent.insert_many(rows).on_conflict_ignore().returning(MessageEvent.message).execute()
+    new = {row.message_id for row in inserted}
+    for message in messages:
+        if message.id in new and message.status_callback:
+            callbacks.arm(message)
+
+
+def look_first(attempt: Attempt) -> Submitted | None:
+    """A carrier without an idempotency key is asked first whether an earlier, unanswered attempt reached it."""
+    message, number = attempt.message, attempt.message.attempts
+    if not message.unconfirmed_since or attempt.adapter.honours_idempotency_key:
+        return None
+    found = look_up(attempt, message.unconfirmed_since)
+    if found:
+        record(message, Status.SENDING, f"attempt {number}: found at the carrier as {found.upstream_id}")
+        return found
+    record(message, Status.SENDING, f"attempt {number}: not at the carrier; sending")
+    mark_unconfirmed([message.id], None)
+    message.unconfirmed_since = None
+    return None
+
+
+def write_ahead(attempts: list[Attempt]) -> None:
+    """Mark every message about to be submitted "maybe sent" (one statement): a crash from here on means
+    the next attempt must look first. A mark left by an earlier unanswered attempt is kept."""
+    now = utcnow()
+    for attempt in attempts:
+        attempt.earlier_unknown = attempt.message.unconfirmed_since is not None
+        attempt.since = attempt.message.unconfirmed_since or now
+    mark_unconfirmed([attempt.message.id for attempt in attempts if not attempt.earlier_unknown], now)
+
+
+def mark_unconfirmed(message_ids: list[int], since: datetime | None) -> None:
+    if message_ids:
+        OutboundMessage.update(unconfirmed_since=since).where(OutboundMessage.id.in_(message_ids)).execute()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def pool() -> ThreadPoolExecutor:
+    """The process's submission threads, started on first use (after any fork), each keeping its session."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            workers = max(1, current_app.config["SEND_CONCURRENCY"])
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smsbot-send")
+        return _pool
+
+
+def submit_all(attempts: list[Attempt]) -> list[Submitted | BaseException]:
+    """Submit concurrently; each outcome is the carrier's answer or the exception the submission raised.
+
+    The threads do only the HTTP (in an app context, for the adapters' settings); the send latency
+    metric is observed here afterwards, in one Redis round trip.
+    """
+    if not attempts:
+        return []
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    timed = list(pool().map(lambda attempt: submit_one(app, attempt), attempts))
+    metrics.observe_many(
+        "send",
+        [
+            ((attempt.carrier.name, metrics.send_result(outcome)), seconds)
+            for attempt, (outcome, seconds) in zip(attempts, timed, strict=True)
+        ],
+    )
+    return [outcome for outcome, _ in timed]
+
+
+def submit_one(app: Flask, attempt: Attempt) -> tuple[Submitted | BaseException, float]:
+    started = time.perf_counter()
+    with app.app_context():
+        try:
+            outcome: Submitted | BaseException = attempt.adapter.submit(attempt.carrier, attempt.submission)
+        except Exception as exc:
+            outcome = exc
+    return outcome, time.perf_counter() - started
+
+
+def settle(attempt: Attempt, error: BaseException, tag: str) -> str:
+    """A submission (or a look-up) that did not simply succeed: reconcile, retry, give up or record."""
+    message = attempt.message
     try:
-        return metrics.timed_submit(carrier, submission)
+        if not isinstance(error, SendError):
+            raise error
+        found = reconcile(attempt, error)
     except SendError as exc:
-        if exc.maybe_sent and not adapter.honours_idempotency_key:
-            record(message, Status.SENDING, f"attempt {number}: {exc.detail}; reconciling")
-            found = look_up(message, carrier, adapter, submission, since)
-            if found:
-                return found
-            raise SendError(exc.code, f"{exc.detail}; not in the carrier's list yet", True, maybe_sent=True) from exc
-        if not exc.maybe_sent and (not exc.retryable or not earlier_unknown):
-            mark_unconfirmed(message.id, None)  # the carrier's own answer: surely not taken
-        raise
+        return failed(message, exc, tag)
+    except Exception as exc:
+        return internal_error(message, exc, tag)
+    return answered(message, found, tag)
 
 
-def look_up(
-    message: OutboundMessage, carrier: Carrier, adapter: CarrierAdapter, submission: Submission, since
-) -> Submitted | None:
+def internal_error(message: OutboundMessage, exc: Exception, tag: str) -> str:
+    advance(message.id, Status.INTERNAL_ERROR, f"{exc.__class__.__name__}: {exc}")
+    log.exception("%s message=%s: internal error", tag, message.id, exc_info=exc)
+    return "error"
+
+
+def reconcile(attempt: Attempt, exc: SendError) -> Submitted:
+    """After a failed submission: look a "maybe sent" one up at a carrier without a key; else raise."""
+    message, number = attempt.message, attempt.message.attempts
+    if exc.maybe_sent and not attempt.adapter.honours_idempotency_key:
+        record(message, Status.SENDING, f"attempt {number}: {exc.detail}; reconciling")
+        found = look_up(attempt, attempt.since)
+        if found:
+            return found
+        raise SendError(exc.code, f"{exc.detail}; not in the carrier's list yet", True, maybe_sent=True) from exc
+    if not exc.maybe_sent and (not exc.retryable or not attempt.earlier_unknown):
+        mark_unconfirmed([message.id], None)  # the carrier's own answer: surely not taken
+    raise exc
+
+
+def look_up(attempt: Attempt, since: datetime | None) -> Submitted | None:
     """The carrier's message that is this one; skips any already recorded for another of our messages."""
-    for candidate in adapter.find_submitted(carrier, submission, since):
+    message, carrier = attempt.message, attempt.carrier
+    for candidate in attempt.adapter.find_submitted(carrier, attempt.submission, since):
         known = OutboundMessage.get_or_none(
             (OutboundMessage.carrier == carrier) & (OutboundMessage.upstream_id == candidate.upstream_id)
         )
@@ -122,42 +253,161 @@ def look_up(
     return None
 
 
-def mark_unconfirmed(message_id: int, since) -> None:  # type: ignore[no-untyped-def]
-    OutboundMessage.update(unconfirmed_since=since).where(OutboundMessage.id == message_id).execute()
+def tries() -> int:
+    return len(current_app.config["SEND_RETRY_INTERVALS"]) + 1
 
 
-def failed(message: OutboundMessage, exc: SendError, tag: str, retries_left: int) -> str:
-    """Retry, give up (511 + refund, or the carrier's rejection) or leave it handed off when unknown."""
+def failed(message: OutboundMessage, exc: SendError, tag: str) -> str:
+    """Retry (returns "retry"), give up (511 + refund, or the carrier's rejection) or leave it handed off
+    when its outcome is unknown."""
     number = message.attempts
-    if exc.retryable and retries_left > 0:
+    if exc.retryable and number < tries():
         record(message, Status.SENDING, f"attempt {number} failed: {exc.detail}")
         OutboundMessage.update(lease_until=None).where(OutboundMessage.id == message.id).execute()
-        log.warning("%s: attempt %s failed, will retry: %s", tag, number, exc.detail)
-        raise RetryLater(f"attempt {number} failed: {exc.detail}") from None
+        log.warning("%s message=%s: attempt %s failed, will retry: %s", tag, message.id, number, exc.detail)
+        return "retry"
     unknown = OutboundMessage.get_by_id(message.id).unconfirmed_since is not None
     if unknown and (exc.retryable or exc.maybe_sent):
         detail = f"attempt {number}: {exc.detail}; the carrier may have it: not refunded, awaiting its report"
         advance(message.id, Status.QUEUED_AT_GATEWAY, detail)
-        log.warning("%s: outcome unknown after %s attempts, left handed off: %s", tag, number, exc.detail)
+        log.warning("%s message=%s: outcome unknown after %s attempts, left handed off", tag, message.id, number)
         return "unknown"
     code = Status.DELIVERY_TO_GATEWAY_FAILED if exc.retryable else exc.code
     advance(message.id, code, f"attempt {number}: {exc.detail}")
-    log.warning("%s: failed for good: %s", tag, exc.detail)
+    log.warning("%s message=%s: failed for good: %s", tag, message.id, exc.detail)
     return "failed"
 
 
-def record_answer(message_id: int, submitted: Submitted, tag: str) -> None:
-    """Commit the carrier's answer; on a lost connection, again on a fresh one before giving up."""
+def schedule_retries(messages: list[OutboundMessage]) -> None:
+    """A job per backoff time for the messages whose attempt failed, after SEND_RETRY_INTERVALS[attempts - 1].
+
+    If Redis cannot take it, the message waits between tries and the sweeper enqueues it once overdue.
+    """
+    intervals = current_app.config["SEND_RETRY_INTERVALS"]
+    due: dict[int, list[int]] = {}
+    for message in messages:
+        due.setdefault(intervals[min(message.attempts, len(intervals)) - 1], []).append(message.id)
+    for wait, ids in due.items():
+        enqueue_sends(ids, utcnow() + timedelta(seconds=wait), again=True)
+
+
+def durably(write: Callable[[], None], tag: str) -> None:
+    """Commit `write` (one transaction); on a lost connection, again on a fresh one before giving up."""
     for number in range(1, ANSWER_TRIES + 1):
         try:
             with db.atomic():
-                OutboundMessage.update(upstream_id=submitted.upstream_id, unconfirmed_since=None).where(
-                    OutboundMessage.id == message_id
-                ).execute()
-                advance(message_id, submitted.code, f"upstream id {submitted.upstream_id}", source="carrier")
+                write()
             return
         except (OperationalError, InterfaceError) as exc:
             if number == ANSWER_TRIES:
                 raise
             log.warning("%s: recording the answer failed (%s); again on a fresh connection", tag, exc)
             replace_connection()
+
+
+def answered(message: OutboundMessage, submitted: Submitted, tag: str) -> str:
+    """Record one carrier's answer, then apply the reports that came before it."""
+    record_answer(message.id, submitted, tag)
+    apply_reports([OutboundMessage.get_by_id(message.id)], tag)
+    log.info("%s message=%s: handed to %s as %s", tag, message.id, message.carrier.name, submitted.upstream_id)
+    return "sent"
+
+
+def record_answer(message_id: int, submitted: Submitted, tag: str) -> None:
+    def write() -> None:
+        OutboundMessage.update(upstream_id=submitted.upstream_id, unconfirmed_since=None).where(
+            OutboundMessage.id == message_id
+        ).execute()
+        advance(message_id, submitted.code, f"upstream id {submitted.upstream_id}", source="carrier")
+
+    durably(write, tag)
+
+
+def answered_all(taken: list[tuple[Attempt, Submitted]], tag: str) -> dict[int, str]:
+    """Record the answers of the messages the carriers took, in one transaction of a few statements.
+
+    Per answer code, one UPDATE sets the upstream ids (a CASE on the id) and moves the status where the
+    rank rule allows; one insert adds every event. Should that fail for another reason than a lost
+    connection (an upstream id the carrier gave twice), each answer is recorded on its own; a message
+    whose answer cannot be recorded is left claimed, for the sweeper once its claim lapses.
+    """
+    if not taken:
+        return {}
+    try:
+        durably(lambda: write_answers(taken), tag)
+    except Exception as exc:
+        log.warning("%s: recording %s answers together failed (%s); one by one", tag, len(taken), exc)
+        return {
+            attempt.message.id: alone(attempt.message, lambda m=attempt.message, s=submitted: answered(m, s, tag), tag)
+            for attempt, submitted in taken
+        }
+    for attempt, submitted in taken:
+        attempt.message.upstream_id = submitted.upstream_id
+    apply_reports([attempt.message for attempt, _ in taken], tag)
+    log.info("%s: %s messages handed to their carriers", tag, len(taken))
+    return {attempt.message.id: "sent" for attempt, _ in taken}
+
+
+def alone(message: OutboundMessage, step: Callable[[], str], tag: str) -> str:
+    """One message's step of a chunk; should it fail (the database), the message is left claimed for the
+    sweeper once its claim lapses, and the chunk's other messages go on."""
+    try:
+        return step()
+    except Exception:
+        log.exception("%s message=%s: left for the sweeper", tag, message.id)
+        return "error"
+
+
+def write_answers(taken: list[tuple[Attempt, Submitted]]) -> None:
+    now = utcnow()
+    by_code: dict[int, list[tuple[Attempt, Submitted]]] = {}
+    for attempt, submitted in taken:
+        by_code.setdefault(submitted.code, []).append((attempt, submitted))
+    for code, group in by_code.items():
+        movable = OutboundMessage.status.in_(predecessors(code))
+        OutboundMessage.update(
+            upstream_id=Case(OutboundMessage.id, [(a.message.id, s.upstream_id) for a, s in group]),
+            unconfirmed_since=None,
+            status=Case(None, [(movable, code)], OutboundMessage.status),
+            updated_at=Case(None, [(movable, now)], OutboundMessage.updated_at),
+            lease_until=None,
+        ).where(OutboundMessage.id.in_([a.message.id for a, _ in group])).execute()
+    rows = [
+        {
+            "message": a.message.id,
+            "code": s.code,
+            "detail": f"upstream id {s.upstream_id}",
+            "source": "carrier",
+            "at": now,
+        }
+        for a, s in taken
+    ]
+    inserted = {
+        row.message_id
+        for row in MessageEvent.insert_many(rows).on_conflict_ignore().returning(MessageEvent.message).execute()
+    }
+    for attempt, _ in taken:
+        if attempt.message.id in inserted and attempt.message.status_callback:
+            callbacks.arm(attempt.message)
+
+
+def apply_reports(messages: list[OutboundMessage], tag: str) -> None:
+    """Apply the reports that arrived before these messages' upstream ids were committed (one look for all)."""
+    wanted = {(message.carrier_id, message.upstream_id): message.id for message in messages if message.upstream_id}
+    if not wanted:
+        return
+    try:
+        parked = (
+            PendingReport.select(PendingReport.carrier, PendingReport.upstream_id)
+            .where(
+                PendingReport.carrier.in_(list({carrier for carrier, _ in wanted}))
+                & PendingReport.upstream_id.in_([upstream for _, upstream in wanted])
+            )
+            .distinct()
+            .tuples()
+        )
+        for key in list(parked):
+            if key in wanted:
+                apply_pending(OutboundMessage.get_by_id(wanted[key]))
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("%s: pending reports left for the sweeper: %s", tag, exc)

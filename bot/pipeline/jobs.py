@@ -1,6 +1,6 @@
-"""RQ jobs of the outbound pipeline: send a message (SPEC §5 steps 4–5); the outbox sweep.
+"""RQ jobs of the outbound pipeline: send a chunk of messages (SPEC §5 steps 4–5); the outbox sweep.
 
-Jobs take ids, load fresh state and are safe to run twice: the send job claims its message with a
+Jobs take ids, load fresh state and are safe to run twice: the send job claims its messages with one
 conditional UPDATE, so a second job, a second worker or a re-run after a crash finds nothing to do.
 They run inside the worker's app context, each with its own database connection.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -16,13 +17,13 @@ from typing import Any, TypeVar
 from flask import current_app
 from rq import get_current_job
 
-from bot import flows, imports, outbox
+from bot import flows, imports, outbox, schedules
 from bot.api import idempotency
 from bot.pipeline import batches, concat, reports
-from bot.pipeline.governor import pacing_delay
+from bot.pipeline.governor import pace
 from bot.pipeline.handoff import hand_off
 from bot.pipeline.outbound import advance
-from bot.pipeline.queue import enqueue_send
+from bot.pipeline.queue import enqueue_sends
 from bot.pipeline.statuses import Status
 from bot.redis_conn import get_redis
 from models import OutboundMessage, db, utcnow
@@ -49,41 +50,55 @@ def with_connection(func: F) -> F:
     return run  # type: ignore[return-value]
 
 
-def claim(message_id: int) -> bool:
-    """Take the message for sending: from 102/103, or from 110 when the previous claim has lapsed."""
+def claim(message_ids: list[int]) -> list[int]:
+    """Take messages for sending in one statement: from 102/103, or from 110 when an earlier claim has
+    lapsed (or a try failed and its retry is due). Returns the ids taken; the others are not claimable."""
+    if not message_ids:
+        return []
     now = utcnow()
     lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
     free_sending = (OutboundMessage.status == Status.SENDING) & (
         OutboundMessage.lease_until.is_null() | (OutboundMessage.lease_until < now)
     )
     claimable = OutboundMessage.status.in_((Status.QUEUED, Status.FUNDED)) | free_sending
-    return bool(
+    taken = (
         OutboundMessage.update(
             status=Status.SENDING, lease_until=lease, attempts=OutboundMessage.attempts + 1, updated_at=now
         )
-        .where((OutboundMessage.id == message_id) & claimable)
+        .where(OutboundMessage.id.in_(message_ids) & claimable)
+        .returning(OutboundMessage.id)
         .execute()
     )
+    return [row.id for row in taken]
 
 
 @with_connection
-def send_message(message_id: int, reserved: bool = False) -> str:
-    """Submit one message to its carrier and record the answer (bot/pipeline/handoff.py); RetryLater for RQ.
+def send_messages(message_ids: list[int], reserved: bool = False) -> dict[str, int]:
+    """Submit a chunk of messages to their carriers and record the answers (bot/pipeline/handoff.py).
 
-    A carrier with a cap (`mps`) may first have the job re-scheduled for the message's moment (the send
-    governor, bot/pipeline/governor.py): the message waits at its status, unclaimed.
+    Messages of a carrier with a cap (`mps`) may first be re-scheduled for their moment by the send
+    governor (bot/pipeline/governor.py): they wait at their status, unclaimed. Returns how many messages
+    ended the job in each way (paced, skipped: not claimable, sent, retry, failed, unknown, error).
     """
     job = get_current_job()
-    tag = f"job={job.id if job else '-'} message={message_id}"
-    wait = pacing_delay(get_redis(current_app), message_id, reserved)
-    if wait is not None:
-        enqueue_send(message_id, utcnow() + wait, reserved=True)
-        log.info("%s: paced for its carrier's cap, due in %.2f s", tag, wait.total_seconds())
-        return "paced"
-    if not claim(message_id):
-        log.info("%s: not claimable (sent, canceled or claimed elsewhere)", tag)
-        return "skipped"
-    return hand_off(message_id, tag, (job.retries_left or 0) if job else 0)
+    tag = f"job={job.id if job else '-'}"
+    paced = pace(get_redis(current_app), message_ids, reserved)
+    for wait, ids in paced.later:
+        enqueue_sends(ids, utcnow() + wait, reserved=True)
+        log.info("%s: %s messages paced for their carrier's cap, due in %.2f s", tag, len(ids), wait.total_seconds())
+    claimed = claim(paced.now)
+    counts = Counter(hand_off(claimed, tag).values())
+    counts["paced"] = sum(len(ids) for _, ids in paced.later)
+    counts["skipped"] = len(paced.now) - len(claimed)
+    if counts["skipped"]:
+        log.info("%s: %s messages not claimable (sent, canceled or claimed elsewhere)", tag, counts["skipped"])
+    return {outcome: count for outcome, count in counts.items() if count}
+
+
+def send_message(message_id: int, reserved: bool = False) -> str:
+    """A send job of one message as enqueued before chunked sends (still in Redis after an upgrade)."""
+    counts = send_messages([message_id], reserved)
+    return next(iter(counts), "skipped")
 
 
 @with_connection
@@ -93,6 +108,7 @@ def sweep() -> dict[str, int]:
     Each step judges its own rows (status, due time, lease), never RQ's memory, and is safe to repeat.
     """
     counts = {
+        "schedules": schedules.run_due(utcnow()),  # recurring sends whose run is due: a batch each (bot/schedules.py)
         "requeued": requeue_messages(),
         "unknown": mark_unknown(),
         "effects": outbox.requeue_due(),
@@ -135,15 +151,22 @@ def requeue_messages() -> int:
         OutboundMessage.attempts,
         OutboundMessage.updated_at,
     ).where(waiting | between_tries | abandoned)
+    due = [  # read to the end first: SQLite refuses a write while the SELECT is open
+        message
+        for message in list(candidates)
+        if not (message.status == Status.SENDING and message.lease_until is None) or retry_overdue(message, settled)
+    ]
     requeued = 0
-    for message in list(candidates):  # read to the end first: SQLite refuses a write while the SELECT is open
-        if message.status == Status.SENDING and message.lease_until is None and not retry_overdue(message, settled):
-            continue
-        if enqueue_send(message.id):
+    size = max(1, config["SEND_CHUNK"])
+    for chunk in (due[start : start + size] for start in range(0, len(due), size)):
+        if not enqueue_sends([message.id for message in chunk]):
+            break
+        for status in {message.status for message in chunk}:
             OutboundMessage.update(updated_at=now).where(
-                (OutboundMessage.id == message.id) & (OutboundMessage.status == message.status)
+                OutboundMessage.id.in_([message.id for message in chunk if message.status == status])
+                & (OutboundMessage.status == status)
             ).execute()
-            requeued += 1
+        requeued += len(chunk)
     return requeued
 
 

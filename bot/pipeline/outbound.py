@@ -3,26 +3,31 @@
 Every outbound message, an automatic reply or a business's send, is created here, inside the caller's
 transaction. The message row is the outbox: it is committed at 102 Queued (or final, when rejected),
 and its send job is enqueued after the commit. Each step is a MessageEvent in its history.
+
+Messages are accepted a chunk at a time (`accept_many`: a group send's chunk of members, a send to many
+phones); one message is a chunk of one (`accept`). A chunk is validated in memory (bot/pipeline/validation.py),
+written, funded (bot/pipeline/funding.py) and given its history in a fixed number of statements.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from peewee import IntegrityError
 
-from bot import callbacks, inputguard, links, phones
+from bot import callbacks, inputguard, links, phones, rows
 from bot.pipeline import segments
+from bot.pipeline.funding import fund
 from bot.pipeline.governor import QuietHours, quiet_until
-from bot.pipeline.queue import enqueue_send
+from bot.pipeline.queue import enqueue_sends
 from bot.pipeline.statuses import Status, is_final, predecessors, rank
+from bot.pipeline.validation import Lookups, Rejected, blocked_phones, validate
 from models import (
     Account,
-    BlockEntry,
     Carrier,
     InboundMessage,
     LedgerEntry,
@@ -51,68 +56,142 @@ class Draft:
     sender_number: VirtualNumber | None = None  # the account's number for `sender`, when the caller loaded it
     status_callback: str | None = None  # this message's own callback URL, else the account's (bot/callbacks.py)
     track_links: bool = False  # each URL becomes a short link of ours that counts clicks (bot/links.py)
-
-
-class Rejected(Exception):
-    def __init__(self, code: Status, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+    topic: str | None = None  # a send of one of the account's topics: refused to phones opted out of it
 
 
 def accept(draft: Draft) -> OutboundMessage:
-    """Create a message and run it through validation, funding and queueing, recording each event.
+    """Accept one message: `accept_many` of one draft. IntegrityError if its batch already has a message
+    to the recipient."""
+    written = accept_many([draft])
+    if not written:
+        raise IntegrityError(f"batch {draft.batch} already has a message to this recipient")
+    return written[0]
 
-    Returns the message at 102 Queued, or at its final rejection code. Must run inside a transaction;
-    the send job is enqueued once that transaction commits. Text no database can hold (NUL, lone
+
+@dataclass
+class Staged:
+    """A draft on its way in: its message (not yet written), its short links, and what befell it."""
+
+    draft: Draft
+    message: OutboundMessage
+    shortened: links.Shortened | None
+    rejection: Rejected | None = None
+    held_until: datetime | None = None  # held for the recipient's quiet hours until then
+    unheld: tuple[datetime | None, datetime | None] = (None, None)  # its send_at, expires_at before the hold
+
+
+def accept_many(drafts: Sequence[Draft]) -> list[OutboundMessage]:
+    """Create messages and run each through validation, funding and queueing, recording each event.
+
+    Returns the messages written, in draft order, each at 102 Queued or at its final rejection code, as
+    if accepted one by one in that order (a balance that covers only part of the chunk funds the first
+    messages it can). A draft whose batch already has a message to its recipient (a chunk run again) is
+    left out and costs nothing. The chunk costs a fixed number of statements, whatever its size: one
+    block-list read, one INSERT of the messages (ON CONFLICT DO NOTHING on (batch, recipient)), one locked
+    balance read and one conditional debit per paying account, one INSERT each of events, ledger lines,
+    short links and callback effects, and one UPDATE for messages the money did not cover. It runs in the
+    caller's transaction (else in one of its own); the send jobs are enqueued once that commits, messages
+    held for quiet hours or scheduled in groups by their moment. Text no database can hold (NUL, lone
     surrogates) is stored with U+FFFD, and such a text is rejected with 408.
     """
-    body = segments.normalize_body(inputguard.scrub(draft.body))
-    shortened = links.shorten(body) if draft.track_links else None
-    if shortened:
-        body = shortened.text  # counted and priced as sent
-    counted = segments.count_segments(body)
-    validity = draft.validity_minutes or current_app.config["VALIDITY_MINUTES"]
-    message = OutboundMessage.create(
-        account=draft.account,
-        sender=inputguard.scrub(draft.sender.strip()),
-        recipient=inputguard.scrub(draft.recipient.strip()),
-        body=body,
-        encoding=counted.encoding,
-        segments=counted.segments,
-        price=counted.segments * draft.account.price_per_segment,
-        status=Status.ACCEPTED,
-        reply_to=draft.reply_to,
-        carrier=draft.carrier,
-        send_at=draft.send_at,
-        validity_minutes=validity,
-        expires_at=(draft.send_at or utcnow()) + timedelta(minutes=validity),
-        batch=draft.batch,
-        status_callback=draft.status_callback or draft.account.status_callback_url or None,
-    )
-    if shortened:
-        links.save(shortened, draft.account.id, message.id, draft.batch)
-    record(message, Status.ACCEPTED)
+    if not drafts:
+        return []  # the last chunk of a group whose size is a multiple of the chunk's
+    with nullcontext() if db.in_transaction() else db.atomic():
+        staged = stage(drafts)
+        lookups = Lookups()
+        lookups.blocked = blocked_phones(staged, lookups)
+        for item in staged:
+            check(item, lookups)
+        written = insert(staged)
+        unfunded = fund(written)
+        if unfunded:
+            unhold(unfunded)
+        write_history(written)
+    queued: dict[datetime | None, list[int]] = {}
+    for item in written:
+        if item.rejection is None:
+            queued.setdefault(item.message.send_at, []).append(item.message.id)
+    if queued:
+        db.after_commit(lambda: [enqueue_sends(ids, at) for at, ids in queued.items()])
+    return [item.message for item in written]
+
+
+def stage(drafts: Sequence[Draft]) -> list[Staged]:
+    """Each draft's message in memory at 101 Accepted, its URLs shortened when asked (one query for all)."""
+    bodies = [segments.normalize_body(inputguard.scrub(draft.body)) for draft in drafts]
+    tracked = [n for n, draft in enumerate(drafts) if draft.track_links]
+    done = links.shorten_many([bodies[n] for n in tracked])
+    shortened: dict[int, links.Shortened] = dict(zip(tracked, done, strict=True))
+    now, staged = utcnow(), []
+    for n, draft in enumerate(drafts):
+        short = shortened.get(n)
+        body = short.text if short and short.links else bodies[n]  # counted and priced as sent
+        counted = segments.count_segments(body)
+        validity = draft.validity_minutes or current_app.config["VALIDITY_MINUTES"]
+        message = OutboundMessage(
+            account=draft.account,
+            sender=inputguard.scrub(draft.sender.strip()),
+            recipient=inputguard.scrub(draft.recipient.strip()),
+            body=body,
+            encoding=counted.encoding,
+            segments=counted.segments,
+            price=counted.segments * draft.account.price_per_segment,
+            status=Status.ACCEPTED,
+            reply_to=draft.reply_to,
+            carrier=draft.carrier,
+            send_at=draft.send_at,
+            validity_minutes=validity,
+            expires_at=(draft.send_at or now) + timedelta(minutes=validity),
+            batch=draft.batch,
+            status_callback=draft.status_callback or draft.account.status_callback_url or None,
+            created_at=now,
+            updated_at=now,
+        )
+        staged.append(Staged(draft, message, short if short and short.links else None))
+    return staged
+
+
+def check(item: Staged, lookups: Lookups) -> None:
+    """Validate one staged message (its rejection, or its recipient in E.164) and hold it for quiet hours."""
+    draft, message = item.draft, item.message
     try:
-        message.recipient = validate(draft, message)
+        message.recipient = validate(draft, message, lookups)
         if message.carrier is None:
             raise Rejected(Status.GENERIC_REJECTED, "no carrier route for this sender")
-        fund(message)
     except Rejected as rejection:
+        item.rejection = rejection
         message.status = rejection.code
-        message.save()
-        record(message, rejection.code, rejection.detail)
-        return message
+        return
     message.status = Status.QUEUED
-    held_until = quiet_hold(draft, message)
-    if held_until is not None:
-        message.send_at, message.expires_at = held_until, held_until + timedelta(minutes=validity)
-    message.save()
-    detail = f"held for quiet hours until {held_until.isoformat()}Z" if held_until else ""
-    record(message, Status.QUEUED, detail or ("scheduled" if draft.send_at else ""))
-    message_id, send_at = message.id, message.send_at
-    db.after_commit(lambda: enqueue_send(message_id, send_at))
-    return message
+    item.unheld = (message.send_at, message.expires_at)
+    item.held_until = quiet_hold(draft, message)
+    if item.held_until is not None:
+        message.send_at = item.held_until
+        message.expires_at = item.held_until + timedelta(minutes=message.validity_minutes)
+
+
+def insert(staged: list[Staged]) -> list[Staged]:
+    """Write the chunk's messages in one INSERT; those whose (batch, recipient) exists are skipped.
+
+    The ids come back with their recipients and are matched to the drafts by recipient (unique within a
+    batch), in id order for the same recipient (unbatched drafts, which never conflict).
+    """
+    returned = rows.insert(
+        OutboundMessage,
+        [item.message.__data__ for item in staged],
+        skip_conflicts=True,
+        returning=(OutboundMessage.id, OutboundMessage.recipient),
+    )
+    ids: dict[str, list[int]] = {}
+    for message_id, recipient in sorted(returned):
+        ids.setdefault(recipient, []).append(message_id)
+    written = []
+    for item in staged:
+        waiting = ids.get(item.message.recipient)
+        if waiting:
+            item.message.id = waiting.pop(0)
+            written.append(item)
+    return written
 
 
 def quiet_hold(draft: Draft, message: OutboundMessage) -> datetime | None:
@@ -123,85 +202,58 @@ def quiet_hold(draft: Draft, message: OutboundMessage) -> datetime | None:
     if draft.reply_to is not None or draft.compliance:
         return None
     window = QuietHours.parse(draft.account.quiet_hours)
-    return quiet_until(window, message.recipient, message.send_at or utcnow())
+    return quiet_until(window, message.recipient, message.send_at or utcnow()) if window else None
 
 
-def validate(draft: Draft, message: OutboundMessage) -> str:
-    """Run SPEC §5 step 1 in order; return the recipient in E.164 or raise Rejected."""
-    account = draft.account
-    try:
-        recipient = phones.check_recipient(message.recipient, account.default_region)
-    except phones.PhoneError as exc:
-        raise Rejected(Status(exc.code), str(exc)) from exc
-    if not phones.is_valid_sender(message.sender):
-        raise Rejected(Status.INVALID_SENDER, "sender must be 1-11 letters, digits or spaces, or up to 15 digits")
-    if phones.sender_kind(message.sender) != "alphanumeric":
-        message.sender = own_sender(draft, message.sender)
-    if inputguard.has_unstorable(draft.body):
-        raise Rejected(Status.INVALID_CONTENT, "the text holds NUL or invalid (lone surrogate) characters")
-    check_content(message.body, message.segments)
-    banned = banned_word(message.body, account.banned_words)
-    if banned:
-        raise Rejected(Status.CONTENT_REJECTED, f"banned word: {banned}")
-    if not draft.compliance and is_blocked(account, recipient):
-        raise Rejected(Status.RECIPIENT_REJECTED, "recipient is on the block list")
-    if phones.is_nanp(recipient):
-        if not account.nanp_campaign:
-            raise Rejected(Status.SENDER_REJECTED, "US/Canada needs a pre-booked campaign")
-        if phones.sender_kind(message.sender) == "alphanumeric":
-            raise Rejected(Status.SENDER_REJECTED, "US/Canada does not accept alphanumeric senders")
-    return recipient
+def unhold(unfunded: list[Staged]) -> None:
+    """Messages the money did not cover were written as queued: they become 402 at their own times."""
+    moments: dict[tuple[datetime | None, datetime | None], list[int]] = {}
+    for item in unfunded:
+        item.message.send_at, item.message.expires_at = item.unheld
+        item.held_until = None
+        moments.setdefault(item.unheld, []).append(item.message.id)
+    for (send_at, expires_at), ids in moments.items():
+        OutboundMessage.update(status=Status.INSUFFICIENT_FUNDS, send_at=send_at, expires_at=expires_at).where(
+            OutboundMessage.id.in_(ids)
+        ).execute()
 
 
-def own_sender(draft: Draft, sender: str) -> str:
-    """A numeric sender must be one of the account's own virtual numbers (else 407); returns it as stored.
-
-    The caller's already loaded number is used when it is the one; otherwise one indexed lookup.
-    """
-    forms = phones.numeric_sender_forms(sender, draft.account.default_region)
-    known = draft.sender_number
-    if known is None or known.account_id != draft.account.id or known.number not in forms:
-        known = VirtualNumber.get_or_none((VirtualNumber.account == draft.account) & VirtualNumber.number.in_(forms))
-    if known is None:
-        raise Rejected(Status.INVALID_SENDER, f"numeric sender {sender} is not one of this account's virtual numbers")
-    return known.number
-
-
-def check_content(body: str, segment_count: int) -> None:
-    if not body.strip():
-        raise Rejected(Status.INVALID_CONTENT, "empty message")
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n" for ch in body):
-        raise Rejected(Status.INVALID_CONTENT, "control characters are not allowed")
-    limit = current_app.config["MAX_SEGMENTS"]
-    if segment_count > limit:
-        raise Rejected(Status.INVALID_CONTENT, f"{segment_count} segments, at most {limit}")
-
-
-def banned_word(body: str, banned_words: list[str]) -> str | None:
-    words = set(re.findall(r"\w+", body.casefold()))
-    return next((word for word in banned_words if word.casefold() in words), None)
-
-
-def is_blocked(account: Account, phone: str) -> bool:
-    return BlockEntry.select().where((BlockEntry.account == account) & (BlockEntry.phone == phone)).exists()
-
-
-def fund(message: OutboundMessage) -> None:
-    """SPEC §5 step 2: invoice accounts accrue a line; balance accounts are debited, never below zero."""
-    account, account_id, price = message.account, message.account_id, message.price
-    if account.billing_mode == "invoice":
-        LedgerEntry.create(account=account_id, kind="invoice", amount=price, message=message)
-    else:
-        debited = (
-            Account.update(balance=Account.balance - price)
-            .where((Account.id == account_id) & (Account.balance >= price))
-            .execute()
-        )
-        if not debited:
-            raise Rejected(Status.INSUFFICIENT_FUNDS, f"price {price}, balance {account.balance}")
-        LedgerEntry.create(account=account_id, kind="debit", amount=-price, message=message)
-    message.status = Status.FUNDED
-    record(message, Status.FUNDED, f"{message.segments} x {account.price_per_segment} = {price}")
+def write_history(written: list[Staged]) -> None:
+    """Each written message's events (101, then its rejection or 103 and 102), its ledger line, its short
+    links and its status callback: one INSERT each for the chunk."""
+    now = utcnow()
+    events, ledger, link_rows = [], [], []
+    for item in written:
+        message, account = item.message, item.draft.account
+        steps = [(Status.ACCEPTED, "")]
+        if item.rejection is not None:
+            steps.append((item.rejection.code, item.rejection.detail))
+        else:
+            invoiced = account.billing_mode == "invoice"
+            ledger.append(
+                {
+                    "account": account.id,
+                    "kind": "invoice" if invoiced else "debit",
+                    "amount": message.price if invoiced else -message.price,
+                    "message": message.id,
+                    "at": now,
+                }
+            )
+            held = f"held for quiet hours until {item.held_until.isoformat()}Z" if item.held_until else ""
+            steps += [
+                (Status.FUNDED, f"{message.segments} x {account.price_per_segment} = {message.price}"),
+                (Status.QUEUED, held or ("scheduled" if item.draft.send_at else "")),
+            ]
+        events += [
+            {"message": message.id, "code": code, "detail": detail[:250], "source": "pipeline", "at": now}
+            for code, detail in steps
+        ]
+        if item.shortened:
+            link_rows += links.entries(item.shortened, account.id, message.id, message.batch)
+    rows.insert(MessageEvent, events)
+    rows.insert(LedgerEntry, ledger)
+    links.save(link_rows)
+    callbacks.arm_many([item.message for item in written])
 
 
 def record(message: OutboundMessage, code: int, detail: str = "", source: str = "pipeline") -> bool:

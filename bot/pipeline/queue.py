@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from rq import Queue
 
 from bot.redis_conn import get_redis
 
 SEND_JOB_PREFIX = "send-"
+SEND_JOB = "bot.pipeline.jobs.send_messages"
 
 
 def get_queue() -> Queue:
@@ -26,35 +28,51 @@ def send_job_id(message_id: int) -> str:
     return f"{SEND_JOB_PREFIX}{message_id}"
 
 
-def enqueue_send(message_id: int, send_at: datetime | None = None, *, reserved: bool = False) -> bool:
-    """Enqueue the send job of a message; False (logged) when Redis is unreachable.
+def enqueue_send(message_id: int, send_at: datetime | None = None) -> bool:
+    """Enqueue the send job of one message (a chunk of one); False (logged) when Redis is unreachable."""
+    return enqueue_sends([message_id], send_at)
 
-    The message row is the outbox: a message that could not be enqueued stays queued in the database
-    and the outbox sweeper enqueues it later, so a Redis outage loses nothing. A job re-scheduled by the
-    send governor for its `reserved` moment gets an id of its own (the running job still has the plain one).
+
+def enqueue_sends(
+    message_ids: list[int], send_at: datetime | None = None, *, reserved: bool = False, again: bool = False
+) -> bool:
+    """Enqueue send jobs of SEND_CHUNK messages each (bot/pipeline/handoff.py); False (logged) when Redis
+    is unreachable, then the messages not enqueued are left to the sweeper.
+
+    The message rows are the outbox: a message that could not be enqueued stays queued in the database
+    and the outbox sweeper enqueues it later, so a Redis outage loses nothing. A job of one message has
+    the id `send-<id>`; a job a send job schedules itself (`again`: a re-try, or `reserved`: re-scheduled
+    by the send governor for the messages' moment) gets an id of its own, since the running job may still
+    hold the plain one. A job of several messages gets a random id. Jobs are not retried by RQ: a send
+    job schedules the retry of each message that failed (bot/pipeline/handoff.py).
     """
-    queue = get_queue()
-    intervals = current_app.config["SEND_RETRY_INTERVALS"]
-    options = {
-        "job_id": f"{send_job_id(message_id)}-at-{send_at:%H%M%S%f}"
-        if reserved and send_at
-        else send_job_id(message_id),
-        "retry": Retry(max=len(intervals), interval=intervals) if intervals else None,
-        "job_timeout": current_app.config["SEND_TIMEOUT_SECONDS"] * 3,
-        "result_ttl": 600,
-        "failure_ttl": 7 * 24 * 3600,
-    }
-    try:
-        if send_at and send_at > datetime.now(UTC).replace(tzinfo=None):
-            queue.enqueue_at(
-                send_at.replace(tzinfo=UTC), "bot.pipeline.jobs.send_message", message_id, reserved, **options
-            )
-        else:
-            queue.enqueue("bot.pipeline.jobs.send_message", message_id, reserved, **options)
-    except RedisError as exc:
-        current_app.logger.warning("message %s not enqueued, left in the outbox: %s", message_id, exc)
-        return False
+    config = current_app.config
+    size = max(1, config["SEND_CHUNK"])
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for start in range(0, len(message_ids), size):
+        chunk = list(message_ids[start : start + size])
+        rounds = math.ceil(len(chunk) / max(1, config["SEND_CONCURRENCY"]))
+        options = {
+            "job_id": job_id_for(chunk, send_at or now, reserved or again),
+            "job_timeout": config["SEND_TIMEOUT_SECONDS"] * 3 * rounds,
+            "result_ttl": 600,
+            "failure_ttl": 7 * 24 * 3600,
+        }
+        try:
+            if send_at and send_at > now:
+                get_queue().enqueue_at(send_at.replace(tzinfo=UTC), SEND_JOB, chunk, reserved, **options)
+            else:
+                get_queue().enqueue(SEND_JOB, chunk, reserved, **options)
+        except RedisError as exc:
+            current_app.logger.warning("messages %s not enqueued, left in the outbox: %s", chunk, exc)
+            return False
     return True
+
+
+def job_id_for(message_ids: list[int], at: datetime, own: bool) -> str | None:
+    if len(message_ids) != 1:
+        return None
+    return f"{send_job_id(message_ids[0])}-at-{at:%H%M%S%f}" if own else send_job_id(message_ids[0])
 
 
 def enqueue_job(func: str, *args: object, at: datetime | None = None, job_id: str | None = None) -> bool:

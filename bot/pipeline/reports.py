@@ -20,6 +20,7 @@ from peewee import IntegrityError
 
 from bot.blocklist import block
 from bot.carriers import StatusReport
+from bot.consent import Evidence
 from bot.pipeline.outbound import advance
 from bot.prepared import Prepared
 from models import Carrier, OutboundMessage, PendingReport, db, utcnow
@@ -108,7 +109,7 @@ def _apply(message: OutboundMessage, code: int, detail: str, opt_out: bool) -> N
     with db.atomic():
         advance(message.id, code, detail, source="carrier")
         if opt_out:
-            block(message.account, message.recipient, "carrier")
+            block(message.account, message.recipient, "carrier", evidence=Evidence(text=f"{code} {detail}".strip()))
 
 
 def sweep_pending() -> dict[str, int]:

@@ -1,6 +1,7 @@
 """A business's sends: to phones at once, or to a group fanned out in jobs.
 
-Each recipient becomes one message through the same pipeline as a reply (`outbound.accept`).
+Each recipient becomes one message through the same pipeline as a reply, a chunk of them at a time
+(`outbound.accept_many`).
 `{unsubscribe_url}` in the text becomes the recipient's own unsubscribe link, when the account has the
 stop service on. A group send answers at once with its Batch row; fan-out jobs (bot/pipeline/batches.py) accept
 the members a chunk per transaction, each message keyed by (batch, recipient), so nobody gets two.
@@ -14,8 +15,10 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from flask import current_app
+
 from bot import inputguard, phones
-from bot.pipeline.outbound import Draft, Route, accept, route_for
+from bot.pipeline.outbound import Draft, Route, accept_many, route_for
 from bot.pipeline.queue import enqueue_job_after_commit
 from bot.unsubscribe import PLACEHOLDER, link_for
 from models import Account, Batch, Group, GroupMember, OutboundMessage, db, utcnow
@@ -32,6 +35,7 @@ class Send:
     validity_minutes: int | None = None
     status_callback: str | None = None  # where each message's status changes go (else the account's URL)
     track_links: bool = False  # each URL becomes a short link per recipient (bot/links.py)
+    topic: str | None = None  # the account's topic this send belongs to (bot/consent.py)
 
 
 class SendRefused(ValueError):
@@ -68,6 +72,7 @@ def draft(send: Send, route: Route, recipient: str, batch: str | None = None) ->
         batch=batch,
         status_callback=send.status_callback,
         track_links=send.track_links,
+        topic=send.topic,
     )
 
 
@@ -101,13 +106,15 @@ def new_batch(send: Send, recipients: int, group: Group | None = None, **fields:
         validity_minutes=send.validity_minutes,
         status_callback=send.status_callback,
         track_links=send.track_links,
+        topic=send.topic,
         recipients=recipients,
         **fields,
     )
 
 
 def send_to_phones(send: Send, recipients: list[str]) -> list[OutboundMessage]:
-    """Accept one message per recipient in one transaction; each is validated and funded on return.
+    """Accept one message per recipient in one transaction, FANOUT_CHUNK at a time; each is validated
+    and funded on return.
 
     Two or more phones are one batch: a done Batch row, and every message's `batch` holds its id.
     """
@@ -120,7 +127,9 @@ def send_to_phones(send: Send, recipients: list[str]) -> list[OutboundMessage]:
         if len(recipients) > 1:  # the row only records the send (its texts made storable, as `accept` does)
             stored = replace(send, sender=inputguard.scrub(send.sender), text=inputguard.scrub(send.text))
             batch = new_batch(stored, len(recipients), state="done", done_at=utcnow())
-        return [accept(draft(send, route, recipient, batch.id if batch else None)) for recipient in recipients]
+        drafts = [draft(send, route, recipient, batch.id if batch else None) for recipient in recipients]
+        size = current_app.config["FANOUT_CHUNK"]
+        return [message for at in range(0, len(drafts), size) for message in accept_many(drafts[at : at + size])]
 
 
 def send_to_group(send: Send, group: Group) -> Batch:

@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
+from tests import processes
+
+DATABASE_URL = processes.own_database_url(os.environ.get("DATABASE_URL", ""))
 postgres_only = pytest.mark.skipif(
     not DATABASE_URL.startswith("postgres"),
     reason="pg_terminate_backend needs PostgreSQL (DATABASE_URL); .ci/run runs these on PostgreSQL",

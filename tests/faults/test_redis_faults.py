@@ -174,8 +174,7 @@ def test_scheduler_taken_over_when_its_worker_is_killed(app, client, shop, carri
 
     The sweeper is kept out of it (a long grace), so only the scheduler can move the job."""
     account, _ = shop
-    carrier.refuse_first = True  # the first try fails: its retry, a second later, is scheduled too
-    app.config["SEND_RETRY_INTERVALS"] = [1, 1, 1]  # the job is enqueued here, with its Retry intervals
+    carrier.refuse_first = True  # the first try fails: its retry, a second later (FAST), is scheduled too
     quiet = {"SMSBOT_OUTBOX_GRACE_SECONDS": "600"}
     spawned = {process.pid: process for process in (workers(**quiet), workers(**quiet))}
     redis = Redis.from_url(redis_server.url, decode_responses=True)

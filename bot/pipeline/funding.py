@@ -1,0 +1,64 @@
+"""SPEC §5 step 2, funding, for a chunk of messages: one locked read and one debit per paying account.
+
+It runs after the chunk's messages are written, on those written only: a member whose message an
+earlier run already wrote (the INSERT skipped it) is never charged twice. Its ledger lines are written
+with the chunk's events (`outbound.write_history`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.pipeline.statuses import Status
+from bot.pipeline.validation import Rejected
+from models import Account, db
+
+if TYPE_CHECKING:
+    from bot.pipeline.outbound import Staged
+
+
+def fund(written: list[Staged]) -> list[Staged]:
+    """SPEC §5 step 2 for the written messages that passed validation, in order; returns those not funded.
+
+    An invoice account accrues a line per message (post-invoicing takes priority over any balance). A
+    balance account is read locked, its messages are funded one by one while the balance covers them
+    and the others are 402, exactly as a debit per message would leave them, and the funded total is
+    taken in one conditional debit, so the balance never goes below zero.
+    """
+    due = [item for item in written if item.rejection is None]
+    left = balances({item.draft.account.id for item in due if item.draft.account.billing_mode != "invoice"})
+    debits: dict[int, int] = {}
+    unfunded = []
+    for item in due:
+        account, price = item.draft.account, item.message.price
+        if account.billing_mode == "invoice":
+            continue
+        if left[account.id] < price:
+            item.rejection = Rejected(Status.INSUFFICIENT_FUNDS, f"price {price}, balance {account.balance}")
+            item.message.status = Status.INSUFFICIENT_FUNDS
+            unfunded.append(item)
+            continue
+        left[account.id] -= price
+        debits[account.id] = debits.get(account.id, 0) + price
+    for account_id, total in debits.items():
+        debited = (
+            Account.update(balance=Account.balance - total)
+            .where((Account.id == account_id) & (Account.balance >= total))
+            .execute()
+        )
+        if not debited:  # the row is locked (PostgreSQL) or the write transaction serial (SQLite)
+            raise RuntimeError(f"account {account_id}: balance changed under its lock")
+    return unfunded
+
+
+def balances(account_ids: set[int]) -> dict[int, int]:
+    """The accounts' balances, their rows locked until the commit on PostgreSQL (one query).
+
+    The lock is the one the debit's UPDATE takes (NO KEY UPDATE): a plain FOR UPDATE would wait on the
+    key-share lock that every concurrent INSERT of a message or ledger row of the account holds, and
+    two such transactions deadlock.
+    """
+    if not account_ids:
+        return {}
+    query = Account.select(Account.id, Account.balance).where(Account.id.in_(account_ids)).order_by(Account.id)
+    return dict((query.for_update("FOR NO KEY UPDATE") if db.for_update else query).tuples())
