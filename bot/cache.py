@@ -1,8 +1,8 @@
-"""An in-process cache of the rows every webhook reads: carriers, virtual numbers and their keywords.
+"""An in-process cache of the rows every webhook reads: carriers, virtual numbers, keywords and topics.
 
 Kept per app (so per process), filled on first use and dropped as a whole whenever any of those rows
 changes in any process. A version counter in Redis (`VERSION_KEY`) says when: every write to the carrier,
-virtual_number or keyword table, and every account deletion (it cascades to numbers), is seen by a peewee
+virtual_number, keyword or topic table, and every account deletion (it cascades to numbers), is seen by a peewee
 query hook (`watch`) and bumps the counter with INCR once its transaction has committed (`changed`). So
 every code path is covered, the API, the CLI, the console, the operator API, jobs and raw SQL written
 like peewee's (`UPDATE "carrier" …`), without each having to remember it. Bumping after the commit
@@ -33,7 +33,7 @@ from peewee import Database, QueryEvent
 from redis.exceptions import RedisError
 
 from bot.redis_conn import embedded_running, get_redis
-from models import Account, BaseModel, Carrier, Keyword, VirtualNumber, db
+from models import Account, BaseModel, Carrier, Keyword, Topic, VirtualNumber, db
 
 log = logging.getLogger("smsbot.cache")
 VERSION_KEY = "smsbot:cache:version"
@@ -43,6 +43,7 @@ WATCHED_WRITES = {
     Carrier._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
     VirtualNumber._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
     Keyword._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
+    Topic._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
     Account._meta.table_name: ("DELETE FROM",),
 }
 
@@ -148,6 +149,15 @@ def keywords_of(number_id: int) -> list[Keyword]:
         lambda: tuple(frozen(k) for k in Keyword.select().where(Keyword.number == number_id).order_by(Keyword.id)),
     )
     return [thawed(Keyword, row) for row in rows]
+
+
+def topics_of(account_id: int) -> list[Topic]:
+    """The account's topics (bot/topics.py), which the opt-out handler reads for every inbound."""
+    rows = cached(
+        ("topics", account_id),
+        lambda: tuple(frozen(t) for t in Topic.select().where(Topic.account == account_id).order_by(Topic.name)),
+    )
+    return [thawed(Topic, row) for row in rows]
 
 
 def _frozen_or_none(instance: BaseModel | None) -> Row | None:

@@ -8,7 +8,7 @@ text. Deleting a topic keeps its opt-outs: a topic created again with the name f
 
 from __future__ import annotations
 
-from bot import audit
+from bot import audit, cache
 from models import Account, Topic, db
 
 
@@ -21,9 +21,12 @@ def named(account: Account, name: str) -> Topic | None:
     return Topic.get_or_none((Topic.account == account) & (Topic.name == name))
 
 
-def by_word(account: Account, word: str) -> Topic | None:
-    """The account's topic that has `word` (folded) among its own opt-out words, or None."""
-    return next((topic for topic in of_account(account) if word in topic.words), None)
+def by_word(account_id: int, word: str) -> Topic | None:
+    """The account's topic that has `word` (folded) among its own opt-out words, or None.
+
+    Asked for every inbound, so it reads the per-process cache (bot/cache.py), not the table.
+    """
+    return next((topic for topic in cache.topics_of(account_id) if word in topic.words), None)
 
 
 def create(account: Account, name: str, words: list[str]) -> Topic:

@@ -39,7 +39,8 @@ def opt_out(conversation: Conversation, message: Parsed) -> Outcome:
 @handles(group=OPT_OUT, when=stop_enabled)
 def topic_word(conversation: Conversation, message: Parsed) -> Outcome | None:
     """A topic's own opt-out word (e.g. NOOFFERS) as the first word."""
-    topic = topics.by_word(conversation.account, fold(message.keyword)) if message.keyword else None
+    account_id = conversation.number.account_id  # the account itself is read only when a topic matches
+    topic = topics.by_word(account_id, fold(message.keyword)) if message.keyword else None
     if topic is None:
         return None
     return opt_out_of(conversation, topic.name, keyword=message.keyword.upper())
