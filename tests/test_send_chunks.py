@@ -23,7 +23,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from bench.loopback import Faults, LoopbackCarrier
-from bot.metrics import histogram_key
+from bot.metrics import flush_all, histogram_key
 from bot.pipeline.jobs import send_messages, sweep
 from bot.pipeline.outbound import Draft, accept
 from bot.pipeline.queue import enqueue_sends, get_queue
@@ -152,6 +152,7 @@ def test_a_chunk_of_mixed_answers_ends_each_message_right(app, shop, carrier_ser
         assert message.unconfirmed_since is None
         assert refunds(message_id) == (1 if text in ("down", "bad") else 0)
     assert Account.get_by_id(account.id).balance == 10_000 - PRICE * 3  # the three taken ones are paid
+    flush_all()  # the worker's observations reach Redis within a second (bot/metrics.py); now, for the test
     histogram = get_redis(app).hgetall(histogram_key("send"))
     taken = sum(int(v) for k, v in histogram.items() if k.startswith(b"gw\x1faccepted\x1e") and not k.endswith(b"sum"))
     assert taken == 3
