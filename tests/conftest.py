@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 
 from bot import create_app, migrations
 from bot.devserver import stop_group
+from bot.metrics import flush_all
 from bot.redis_conn import get_redis
 from bot.worker import run_worker as work
 from models import ALL_MODELS, Account, Carrier, VirtualNumber, db
@@ -83,6 +84,7 @@ def app(schema: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(dict(schema))
     with app.app_context():
         empty_tables()
+        flush_all()  # metrics earlier tests' apps still buffer (bot/metrics.py) land before the flush, not after
         get_redis(app).flushdb()
         db.connect(reuse_if_open=True)
         yield app
