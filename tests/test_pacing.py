@@ -49,7 +49,13 @@ def test_two_workers_keep_to_the_carriers_cap(
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert busiest <= CAP
     assert times[-1] - times[0] >= (MESSAGES - 1) / CAP - 1.0  # spread out, not sent in one burst
+    deadline = time.monotonic() + 10  # the last answer is recorded just after the carrier saw its request
+    while delivered() < MESSAGES and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert delivered() == MESSAGES
+
+
+def delivered() -> int:
     db.close()
     db.connect()
-    delivered = OutboundMessage.select().where(OutboundMessage.status == Status.DELIVERED_TO_GATEWAY).count()
-    assert delivered == MESSAGES
+    return OutboundMessage.select().where(OutboundMessage.status == Status.DELIVERED_TO_GATEWAY).count()
