@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from peewee import IntegrityError
+from peewee import IntegrityError, ModelSelect
 
 from bot import callbacks, inputguard, links, phones, rows
 from bot.pipeline import segments
@@ -26,6 +26,7 @@ from bot.pipeline.governor import QuietHours, quiet_until
 from bot.pipeline.queue import enqueue_sends
 from bot.pipeline.statuses import Status, is_final, predecessors, rank
 from bot.pipeline.validation import Lookups, Rejected, blocked_phones, validate
+from bot.prepared import Prepared
 from models import (
     Account,
     Carrier,
@@ -285,11 +286,31 @@ def advance(message_id: int, code: int, detail: str = "", source: str = "pipelin
     return bool(moved)
 
 
+STATUS_CHANGE_COLUMNS = (
+    OutboundMessage.id,
+    OutboundMessage.status,
+    OutboundMessage.account,
+    OutboundMessage.price,
+    OutboundMessage.status_callback,
+)
+
+
+def locked_query(message_id: int) -> ModelSelect:
+    query = OutboundMessage.select(*STATUS_CHANGE_COLUMNS).where(OutboundMessage.id == message_id)
+    return query.for_update() if db.for_update else query
+
+
+LOCKED = Prepared(locked_query, [OutboundMessage.id])  # every delivery report runs it
+
+
 def locked(message_id: int) -> OutboundMessage:
-    """Load a message for a status change; on PostgreSQL the row stays locked until the commit, so the
-    status the refund rule reads is the one the update replaces (SQLite's write transactions are serial)."""
-    query = OutboundMessage.select().where(OutboundMessage.id == message_id)
-    return (query.for_update() if db.for_update else query).get()
+    """Load what a status change reads (status, account, price, callback URL); on PostgreSQL the row stays
+    locked until the commit, so the status the refund rule reads is the one the update replaces (SQLite's
+    write transactions are serial)."""
+    message = LOCKED.first(OutboundMessage, message_id)
+    if message is None:
+        raise OutboundMessage.DoesNotExist(f"no outbound message {message_id}")
+    return message
 
 
 def refund_due(previous: int, code: int) -> bool:
