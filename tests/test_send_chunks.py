@@ -321,3 +321,24 @@ def test_a_twilio_chunk_with_unknown_answers_reconciles_each_message(
         assert refunds(message_id) == 0
     assert server.lookups == lookups * len(ids)
     assert Account.get_by_id(account.id).balance == 1000 - PRICE * len(ids)
+
+
+def test_single_sends_accepted_in_one_transaction_go_in_chunk_jobs_and_a_rollback_enqueues_nothing(app, shop):
+    account, gateway = shop
+    app.config["SEND_CHUNK"] = 4
+    get_queue().empty()
+    with db.atomic():
+        ids = [
+            accept(Draft(account=account, sender="Shop", recipient=f"+4673123{n:04d}", body="Hi", carrier=gateway)).id
+            for n in range(6)
+        ]
+        assert get_queue().count == 0  # nothing before the commit
+    assert [job.args[0] for job in get_queue().jobs] == [ids[:4], ids[4:]]
+
+    get_queue().empty()
+    with pytest.raises(RuntimeError), db.atomic():
+        accept(Draft(account=account, sender="Shop", recipient="+46731239999", body="Hi", carrier=gateway))
+        raise RuntimeError("the request failed after accepting")
+    with db.atomic():
+        kept = accept(Draft(account=account, sender="Shop", recipient="+46731238888", body="Hi", carrier=gateway)).id
+    assert [job.args[0] for job in get_queue().jobs] == [[kept]]  # the rolled-back message is not in it

@@ -23,7 +23,7 @@ from bot import callbacks, inputguard, links, phones, rows
 from bot.pipeline import segments
 from bot.pipeline.funding import fund
 from bot.pipeline.governor import QuietHours, quiet_until
-from bot.pipeline.queue import enqueue_sends
+from bot.pipeline.queue import enqueue_sends_at_commit
 from bot.pipeline.statuses import Status, is_final, predecessors, rank
 from bot.pipeline.validation import Lookups, Rejected, blocked_phones, validate
 from bot.prepared import Prepared
@@ -112,8 +112,8 @@ def accept_many(drafts: Sequence[Draft]) -> list[OutboundMessage]:
     for item in written:
         if item.rejection is None:
             queued.setdefault(item.message.send_at, []).append(item.message.id)
-    if queued:
-        db.after_commit(lambda: [enqueue_sends(ids, at) for at, ids in queued.items()])
+    for at, ids in queued.items():
+        enqueue_sends_at_commit(ids, at)
     return [item.message for item in written]
 
 

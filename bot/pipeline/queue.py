@@ -69,6 +69,35 @@ def enqueue_sends(
     return True
 
 
+class SendsAtCommit:
+    """The send jobs of every message accepted in one transaction, enqueued in chunks when it commits (a
+    loop of single sends in one transaction makes chunk jobs, as a group send does). A rollback drops it
+    with peewee's other commit callbacks."""
+
+    def __init__(self) -> None:
+        self.due: dict[datetime | None, list[int]] = {}
+
+    def __call__(self) -> None:
+        for send_at, message_ids in self.due.items():
+            enqueue_sends(message_ids, send_at)
+
+
+def enqueue_sends_at_commit(message_ids: list[int], send_at: datetime | None = None) -> None:
+    """`enqueue_sends` once the current transaction commits (at once outside one), with the messages that
+    other accepts of the same transaction queued."""
+    from models import db
+
+    if not db.in_transaction():
+        enqueue_sends(message_ids, send_at)
+        return
+    waiting = db.obj._state.commit_callbacks  # this connection's callbacks, cleared by a rollback
+    pending = next((callback for callback in waiting if isinstance(callback, SendsAtCommit)), None)
+    if pending is None:
+        pending = SendsAtCommit()
+        db.after_commit(pending)
+    pending.due.setdefault(send_at, []).extend(message_ids)
+
+
 def job_id_for(message_ids: list[int], at: datetime, own: bool) -> str | None:
     if len(message_ids) != 1:
         return None
