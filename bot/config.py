@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_LEASE_SECONDS": 60,  # an effect's try or a fan-out chunk may take this long before another job may
     "FANOUT_CHUNK": 1000,  # group members accepted per transaction (and per statement: outbound.accept_many)
     "PACING_WINDOW_SECONDS": 1.1,  # a carrier's mps counted over this window: margin for network jitter
-    "WORKER_TICK_SECONDS": 0.1,  # an idle worker's loop: scheduled jobs moved (a paced group waits at most this), sweep lock tried
+    "WORKER_TICK_SECONDS": 0.1,  # idle loop: scheduled jobs moved (a paced group waits at most this), sweep tried
     "SCHEDULER_LOCK_SECONDS": 15,  # a killed worker's scheduler role is taken over within this
     "REDIS_RETRY_MAX_SECONDS": 30,  # a worker's longest wait between two tries to reach Redis
     "CONCAT_TTL_MINUTES": 60,  # parts of a long inbound SMS wait this long for the rest (bot/pipeline/concat.py)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
+from peewee import ModelSelect
 
 from models import Account, BlockEntry, ConsentEvent, InboundMessage, OutboundMessage, utcnow
 
@@ -97,3 +98,12 @@ def confirmations_capped(account: Account, phone: str) -> bool:
 
 def capped_outcome(outcome: str) -> str:
     return f"{outcome}; no confirmation ({current_app.config['CONFIRMATIONS_PER_DAY']} sent in 24 h)"
+
+
+def history(account: Account | int, phone: str) -> ModelSelect:
+    """A phone's consent events in the account (the API pages them, the console shows them), newest first."""
+    return (
+        ConsentEvent.select()
+        .where((ConsentEvent.account == account) & (ConsentEvent.phone == phone))
+        .order_by(ConsentEvent.id.desc())
+    )

@@ -291,3 +291,27 @@ def test_a_group_send_of_a_topic_refuses_its_opted_out_members(client, shop):
     fan_out(answer.json["batch"]["id"])
     statuses = {m.recipient: m.status for m in OutboundMessage.select().where(OutboundMessage.batch.is_null(False))}
     assert statuses == {PHONE: 405, OTHER: 102}
+
+
+def test_the_console_shows_a_phones_consent_history_with_its_evidence(client, shop):
+    topics(client, shop.account)
+    text(client, shop, "stop offers")
+    text(client, shop, "Avsluta")
+    text(client, shop, "START")
+    text(client, shop, "STOP offers")
+    make_user(shop.account, "viewer@shop.test", role="viewer")
+    log_in(client, "viewer@shop.test")
+
+    listing = client.get("/console/blocklist").get_data(as_text=True)
+    assert 'href="/console/consent/%2B46731234567"' in listing or f'href="/console/consent/{PHONE}"' in listing
+    page = client.get(f"/console/consent/{PHONE}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    rows = html.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
+    assert len(rows) == 4  # newest first: STOP offers, START, Avsluta, stop offers
+    assert "Opted out" in rows[0] and "offers" in rows[0]
+    assert "<q>STOP offers</q>" in rows[0] and "<q>START</q>" in rows[1] and "Opted in" in rows[1]
+    assert "<q>Avsluta</q>" in rows[2] and "everything" in rows[2]
+    assert 'Opted out of <span class="tag">offers</span>.' in html
+    assert client.get("/console/consent/not-a-phone").status_code == 404
+    assert "No opt-out or opt-in" in client.get(f"/console/consent/{OTHER}").get_data(as_text=True)

@@ -17,6 +17,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from bot import blocklist
+from bot.consent import Evidence
 from bot.pipeline.statuses import Status
 from models import (
     Account,
@@ -218,6 +220,14 @@ def test_the_send_form_previews_and_every_page_renders(page, live_server, shots)
         page.click(f"nav >> text={nav}")
         expect(page.locator("h1")).to_contain_text(heading)
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+    blocklist.block(account, "+46731234560", "keyword", evidence=Evidence(text="STOPP"))
+    page.click("nav >> text=Block list")
+    page.click("text=+46731234560")
+    expect(page.locator("h1")).to_have_text("Consent of +46731234560")
+    expect(page.locator("#consent-events tbody tr")).to_have_count(1)
+    expect(page.locator("#consent-events")).to_contain_text("STOPP")
+    page.screenshot(path=str(shots / "consent.png"), full_page=True)
 
     page.click("text=Security")
     expect(page.locator("h1")).to_contain_text("Two-factor login")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from flask import Response, g, request
 from peewee import ModelSelect
 
-from bot import spreadsheet
+from bot import consent, spreadsheet
 from bot.api import shapes
 from bot.api.contacts import e164
 from bot.api.paging import page
@@ -51,7 +51,7 @@ def history() -> dict:
     if "phone" not in request.args:
         raise ApiError(422, "required", "phone is required", "phone")
     phone = e164(request.args["phone"])
-    events = ConsentEvent.select().where((ConsentEvent.account == g.account.id) & (ConsentEvent.phone == phone))
+    events = consent.history(g.account.id, phone)
     rows, cursor = page(events, ConsentEvent.id)
     return {"phone": phone, "events": [event_json(row) for row in rows], "next": cursor}
 

@@ -9,7 +9,7 @@ import io
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from peewee import JOIN, fn
 
-from bot import blocklist, flows, keyword_rules, phones
+from bot import blocklist, consent, flows, keyword_rules, phones
 from bot.api.serialize import contacts as contacts_json
 from bot.consent import Evidence
 from bot.console import bp
@@ -21,6 +21,7 @@ from models import BlockEntry, Contact, Conversation, Group, GroupMember, Keywor
 PAGE = 50
 # Only the phone lifts its own STOP (by texting START): such entries cannot be removed here.
 PHONE_OWNED_SOURCES = ("keyword", "link", "carrier")
+CONSENT_EVENTS_SHOWN = 200  # the console shows the latest; GET /api/v1/consent pages through all
 
 
 def own_numbers() -> list[VirtualNumber]:
@@ -182,6 +183,19 @@ def by_user() -> Evidence:
 def blocked() -> str:
     rows = BlockEntry.select().where(BlockEntry.account == g.account.id).order_by(BlockEntry.created_at.desc())
     return render_template("console/blocklist.html", entries=list(rows), phone_owned=PHONE_OWNED_SOURCES)
+
+
+@bp.get("/consent/<phone>")
+@login_required()
+def consent_history(phone: str) -> str:
+    """A phone's opt-outs and opt-ins with their evidence (the SMS text, the link, the user or key)."""
+    try:
+        found = phones.to_e164(phone, g.account.default_region)
+    except phones.PhoneError:
+        abort(404, f"{phone} is not a phone number.")
+    events = list(consent.history(g.account.id, found).limit(CONSENT_EVENTS_SHOWN))
+    entries = BlockEntry.select().where((BlockEntry.account == g.account.id) & (BlockEntry.phone == found))
+    return render_template("console/consent.html", phone=found, events=events, entries=list(entries))
 
 
 @bp.post("/blocklist")
