@@ -12,7 +12,6 @@ from bot import audit, consent
 from bot.consent import Evidence
 from models import Account, BlockEntry, db
 
-SOURCES = ("keyword", "link", "api", "manual", "carrier", "import")
 NO_EVIDENCE = Evidence()  # the source alone (the unsubscribe link)
 
 

@@ -19,11 +19,9 @@ from typing import Any
 
 from flask import current_app
 
-from bot import audit, phones
+from bot import audit, blocklist, consent, phones
 from models import (
     Account,
-    BlockEntry,
-    ConsentEvent,
     Contact,
     Conversation,
     InboundMessage,
@@ -54,8 +52,8 @@ def erase(account: Account, phone: str) -> dict[str, Any]:
             Conversation.delete().where((Conversation.number.in_(numbers)) & (Conversation.phone == phone)).execute()
         )
         parts = erase_parts(account, phone)
-        blocked = BlockEntry.select().where((BlockEntry.account == account) & (BlockEntry.phone == phone)).exists()
-        kept = ConsentEvent.select().where((ConsentEvent.account == account) & (ConsentEvent.phone == phone)).count()
+        blocked = blocklist.listed(account, phone)
+        kept = consent.history(account, phone).count()
         erased = {
             "phone": phone,
             "contacts": contacts,

@@ -39,6 +39,6 @@ def attachment(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any
 
 
 def in_chunks(query: ModelSelect, size: int = 500) -> Iterator[list[Any]]:
-    """The rows of an ordered query, `size` per query (an export of any length in bounded memory)."""
+    """The rows of an ordered query, `size` per query (a chunk's related rows can then be read in one query)."""
     for start in range(0, query.count(), size):
         yield list(query.limit(size).offset(start))

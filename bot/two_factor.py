@@ -18,18 +18,17 @@ def enrol(user: User, secret: str, code: str) -> list[str] | None:
     if step is None:
         return None
     codes = totp.new_recovery_codes()
-    before = audit.fields(user)
-    User.update(
-        totp_secret=secret, totp_last_step=step, recovery_codes=[totp.hash_recovery_code(c) for c in codes]
-    ).where(User.id == user.id).execute()
-    audit.changed("user.two_factor", User.get_by_id(user.id), before)
+    with db.atomic(), audit.change("user.two_factor", user):
+        user.totp_secret, user.totp_last_step = secret, step
+        user.recovery_codes = [totp.hash_recovery_code(c) for c in codes]
+        user.save(only=[User.totp_secret, User.totp_last_step, User.recovery_codes])
     return codes
 
 
 def disable(user: User) -> None:
-    before = audit.fields(user)
-    User.update(totp_secret="", totp_last_step=None, recovery_codes=[]).where(User.id == user.id).execute()
-    audit.changed("user.two_factor", User.get_by_id(user.id), before)
+    with db.atomic(), audit.change("user.two_factor", user):
+        user.totp_secret, user.totp_last_step, user.recovery_codes = "", None, []
+        user.save(only=[User.totp_secret, User.totp_last_step, User.recovery_codes])
 
 
 def check(user: User, code: str) -> bool:

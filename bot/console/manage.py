@@ -3,13 +3,11 @@ contacts and the block list changed by `user`, keywords by `admin` (the same rul
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from peewee import JOIN, fn
 
-from bot import blocklist, consent, flows, keyword_rules, phones
+from bot import blocklist, consent, flows, keyword_rules, phones, spreadsheet
+from bot.api.contacts import CSV_COLUMNS, contact_rows
 from bot.api.serialize import contacts as contacts_json
 from bot.consent import Evidence
 from bot.console import bp
@@ -20,7 +18,6 @@ from models import BlockEntry, Contact, Conversation, Group, GroupMember, Keywor
 
 PAGE = 50
 # Only the phone lifts its own STOP (by texting START): such entries cannot be removed here.
-PHONE_OWNED_SOURCES = ("keyword", "link", "carrier")
 CONSENT_EVENTS_SHOWN = 200  # the console shows the latest; GET /api/v1/consent pages through all
 
 
@@ -159,18 +156,8 @@ def delete_contact(contact_id: int) -> Response:
 @login_required()
 def export_contacts() -> Response:
     """The same CSV as `GET /api/v1/contacts/export` (phone, first_name, last_name, groups)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(("phone", "first_name", "last_name", "groups"))
     everyone = Contact.select().where(Contact.account == g.account.id).order_by(Contact.id)
-    for start in range(0, everyone.count(), 500):
-        for data in contacts_json(list(everyone.limit(500).offset(start))):
-            writer.writerow([data["phone"], data["first_name"], data["last_name"], ";".join(data["groups"])])
-    return Response(
-        out.getvalue(),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": "attachment; filename=contacts.csv"},
-    )
+    return spreadsheet.attachment("contacts.csv", CSV_COLUMNS, contact_rows(everyone))
 
 
 def by_user() -> Evidence:
@@ -182,7 +169,7 @@ def by_user() -> Evidence:
 @login_required()
 def blocked() -> str:
     rows = BlockEntry.select().where(BlockEntry.account == g.account.id).order_by(BlockEntry.created_at.desc())
-    return render_template("console/blocklist.html", entries=list(rows), phone_owned=PHONE_OWNED_SOURCES)
+    return render_template("console/blocklist.html", entries=list(rows), phone_owned=consent.PHONE_SOURCES)
 
 
 @bp.get("/consent/<phone>")
@@ -214,7 +201,7 @@ def unblock_phone(entry_id: int) -> Response:
     entry = BlockEntry.get_or_none((BlockEntry.id == entry_id) & (BlockEntry.account == g.account.id))
     if entry is None:
         abort(404, "No such entry.")
-    if entry.source in PHONE_OWNED_SOURCES:
+    if consent.lifted_only_by_phone(entry):
         flash(f"{entry.phone} opted out itself; only the phone can opt in again (by texting START).", "error")
         return redirect(url_for("console.blocked"))
     blocklist.unblock_topic(g.account, entry.phone, entry.topic, "manual", by_user())

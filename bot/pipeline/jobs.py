@@ -95,12 +95,6 @@ def send_messages(message_ids: list[int], reserved: bool = False) -> dict[str, i
     return {outcome: count for outcome, count in counts.items() if count}
 
 
-def send_message(message_id: int, reserved: bool = False) -> str:
-    """A send job of one message as enqueued before chunked sends (still in Redis after an upgrade)."""
-    counts = send_messages([message_id], reserved)
-    return next(iter(counts), "skipped")
-
-
 @with_connection
 def sweep() -> dict[str, int]:
     """The outbox sweep, run once per SWEEP_INTERVAL_SECONDS by one worker (bot/worker.py).
