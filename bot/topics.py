@@ -13,12 +13,14 @@ from models import Account, Topic, db
 
 
 def of_account(account: Account) -> list[Topic]:
-    return list(Topic.select().where(Topic.account == account).order_by(Topic.name))
+    """The account's topics by name, from the per-process cache (bot/cache.py): read for every STOP of a
+    topic and every send that names one."""
+    return cache.topics_of(account.id)
 
 
 def named(account: Account, name: str) -> Topic | None:
     """The account's topic called `name` (folded), or None."""
-    return Topic.get_or_none((Topic.account == account) & (Topic.name == name))
+    return next((topic for topic in of_account(account) if topic.name == name), None)
 
 
 def by_word(account_id: int, word: str) -> Topic | None:
@@ -40,7 +42,7 @@ def create(account: Account, name: str, words: list[str]) -> Topic:
 def delete(account: Account, name: str) -> bool:
     """Delete the topic (its opt-outs stay in force); False when there is none of that name."""
     with db.atomic():
-        topic = named(account, name)
+        topic = Topic.get_or_none((Topic.account == account) & (Topic.name == name))
         if topic is None:
             return False
         audit.deleted("topic.delete", topic)

@@ -19,7 +19,7 @@ from keywords.optin import CONFIRMATION as OPT_IN
 from keywords.optin import TOPIC_CONFIRMATION as TOPIC_OPT_IN
 from keywords.optout import CONFIRMATION as OPT_OUT
 from keywords.optout import TOPIC_CONFIRMATION as TOPIC_OPT_OUT
-from models import Account, BlockEntry, Contact, Group, GroupMember, InboundMessage, OutboundMessage
+from models import Account, BlockEntry, Contact, Group, GroupMember, InboundMessage, Keyword, OutboundMessage
 from tests.console_helpers import log_in, make_user
 
 NUMBER, PHONE, OTHER = "+46700000001", "+46731234567", "+46731234568"
@@ -196,11 +196,14 @@ def test_topics_are_managed_by_admins(client, shop):
         ({"name": "offers", "words": ["Arrêt"]}, "words"),  # reserved, whatever its accents
         ({"name": "offers", "words": ["two words"]}, "words"),
         ({"name": "offers", "words": ["nooffers", "NOREMINDERS"]}, "words"),  # another topic's word
+        ({"name": "offers", "words": ["menu"]}, "words"),  # a custom keyword
+        ({"name": "offers", "words": ["lunch"]}, "words"),  # a custom keyword's alias
     ],
 )
 def test_a_bad_topic_is_422_naming_the_field_and_changes_nothing(client, shop, body, field):
     admin = key(shop.account, "admin")
     client.post("/api/v1/topics", json={"name": "reminders", "words": ["noreminders"]}, headers=admin)
+    Keyword.create(number=shop, word="menu", aliases=["lunch"], action="reply", reply="Pasta today")
     answer = client.post("/api/v1/topics", json=body, headers=admin)
     assert answer.status_code == 422 and answer.json["error"]["field"] == field
     assert [t["name"] for t in client.get("/api/v1/topics", headers=admin).json["topics"]] == ["reminders"]

@@ -12,14 +12,14 @@ import re
 from flask import current_app, g
 from peewee import IntegrityError
 
-from bot import topics
+from bot import keyword_rules, topics
 from bot.api import shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import iso
 from bot.errors import ApiError
 from keywords.text import fold
-from models import Keyword, Topic, VirtualNumber
+from models import Topic, VirtualNumber
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 WORD = re.compile(r"[^\W_][\w'’-]*")
@@ -49,8 +49,8 @@ def clean_words(raw: list[str]) -> list[str]:
     words = list(dict.fromkeys(fold(word.strip()) for word in raw))
     reserved = current_app.extensions["smsbot.router"].reserved_words
     taken = {word for topic in topics.of_account(g.account) for word in topic.words}
-    numbers = VirtualNumber.select(VirtualNumber.id).where(VirtualNumber.account == g.account.id)
-    keywords = {row.word for row in Keyword.select(Keyword.word).where(Keyword.number.in_(numbers))}
+    numbers = VirtualNumber.select().where(VirtualNumber.account == g.account.id)
+    keywords = {word for number in numbers for word in keyword_rules.words_taken(number)}  # words and aliases
     for word in words:
         if not WORD.fullmatch(word):
             raise ApiError(422, "invalid", f"{word!r} must be one word of letters and digits", "words")
