@@ -23,6 +23,7 @@ import requests
 from flask import current_app
 
 from bot import netguard, outbox, signing
+from bot.db import at_commit
 from bot.pipeline import statuses
 from models import Effect, MessageEvent, OutboundMessage
 
@@ -33,18 +34,29 @@ KIND = "status_callback"
 def arm(message: OutboundMessage) -> None:
     """Add the outbox effect that delivers the message's new status (call in the event's transaction).
 
-    One effect per message object suffices within a transaction: its job runs after the commit and sees
-    every event of it (acceptance records 101, 103 and 102 through the same object).
+    One effect per message suffices within a transaction: its job runs after the commit and sees every
+    event of it (acceptance records 101, 103 and 102 in one). A later transaction arms its own.
     """
     arm_many([message])
 
 
+class ArmedInTransaction:
+    """The messages whose callback effect the current transaction has written already."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+
+    def __call__(self) -> None:
+        return None  # only remembered for the transaction's length
+
+
 def arm_many(messages: Sequence[OutboundMessage]) -> None:
     """`arm` for a chunk of messages (those with a callback URL), in one INSERT."""
-    due = [m for m in messages if m.status_callback and not getattr(m, "_callback_armed", False)]
+    armed = at_commit(ArmedInTransaction)
+    done = armed.ids if armed is not None else set()
+    due = [m for m in messages if m.status_callback and m.id not in done]
     outbox.add_for_messages(KIND, due)
-    for message in due:
-        message._callback_armed = True  # type: ignore[attr-defined]
+    done.update(m.id for m in due)
 
 
 def changes(events: list[MessageEvent]) -> list[MessageEvent]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Flask, Response, request
 from peewee import Database, InterfaceError, OperationalError
@@ -25,6 +27,7 @@ from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqlit
 from models import db
 
 log = logging.getLogger("smsbot.db")
+AtCommit = TypeVar("AtCommit", bound=Callable[[], None])
 _commits = threading.local()
 
 
@@ -137,3 +140,17 @@ def init_app(app: Flask) -> None:
     def close_connection(_exc: BaseException | None) -> None:
         if not db.is_closed():
             db.close()
+
+
+def at_commit(kind: type[AtCommit]) -> AtCommit | None:
+    """The current transaction's commit callback of `kind`, registered on first use; None outside a
+    transaction. What it holds lives exactly as long as the transaction: it runs at the commit, and a
+    rollback drops it with peewee's other commit callbacks (so nothing is carried into the next one)."""
+    if not db.in_transaction():
+        return None
+    waiting = db.obj._state.commit_callbacks  # this connection's, as peewee keeps them
+    found = next((callback for callback in waiting if isinstance(callback, kind)), None)
+    if found is None:
+        found = kind()
+        db.after_commit(found)
+    return found

@@ -1,4 +1,4 @@
-"""The outbox: every side effect of a stored cause (a business forward, an e-mail copy, later a status
+"""The outbox: every side effect of a stored cause (a business forward, an e-mail copy, a status
 callback) is an Effect row written in the cause's transaction, then done by a job enqueued after commit.
 
 The row, not RQ, says what is due: `state` pending and `due_at` passed. A job claims the row with a

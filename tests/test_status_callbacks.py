@@ -132,3 +132,21 @@ def test_without_a_callback_nothing_is_queued(client, shop, run_worker):
     client.post("/api/v1/messages", json={"to": PHONE, "from": "Shop", "text": "Hello"}, headers=user_key(shop))
     run_worker()
     assert Effect.select().where(Effect.kind == "status_callback").count() == 0
+
+
+def test_each_step_of_a_send_job_arms_its_own_callback(client, shop, httpserver):
+    """Acceptance, the claim (110) and the carrier's answer (111) are three transactions: each writes an
+    effect, so a callback job that ran between two of them cannot leave the next status unposted."""
+    from bot.pipeline.jobs import send_messages
+    from bot.pipeline.queue import get_queue
+
+    shop.status_callback_url = httpserver.url_for("/status")
+    shop.save()
+    (sent,) = client.post(
+        "/api/v1/messages", json={"to": PHONE, "from": "Shop", "text": "Hello"}, headers=user_key(shop)
+    ).json["messages"]
+    armed = Effect.select().where((Effect.kind == "status_callback") & (Effect.message == sent["id"]))
+    assert armed.count() == 1  # 101, 103 and 102 in one transaction
+    get_queue().empty()
+    assert send_messages([sent["id"]]) == {"sent": 1}
+    assert armed.count() == 3

@@ -11,7 +11,7 @@ An attempt ends in one of three ways, each recorded in the message's history:
   connection is lost, so a cut connection never makes the claim lapse and the message go out again;
   reports that arrived meanwhile are applied after that commit;
 - **surely not taken** (the carrier answered an error, the connection was refused, DNS failed): retried
-  after SEND_RETRY_INTERVALS[attempt - 1] seconds by a job of its own (the try number is the message's
+  after SEND_RETRY_INTERVALS[attempt - 1] seconds by a job for that moment (the try number is the message's
   `attempts`, so each message of a chunk keeps its own count); after the last try 511
   DeliveryToGatewayFailed and a refund (a 4xx is a final rejection at once);
 - **maybe taken** (a timeout, a connection reset or closed after the request went out): unknown is not
@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from peewee import Case, InterfaceError, OperationalError
 
-from bot import callbacks, carriers, metrics
+from bot import callbacks, carriers, metrics, rows
 from bot.carriers import CarrierAdapter, SendError, Submission, Submitted
 from bot.db import replace_connection
 from bot.pipeline.outbound import advance, record
@@ -122,15 +122,21 @@ def record_all(messages: list[OutboundMessage], code: int, detail: str = "", sou
     if not messages:
         return
     now = utcnow()
-    rows = [
+    events = [
         {"message": message.id, "code": code, "detail": detail[:250], "source": source, "at": now}
         for message in messages
     ]
-    inserted = MessageEvent.insert_many(rows).on_conflict_ignore().returning(MessageEvent.message).execute()
-    new = {row.message_id for row in inserted}
-    for message in messages:
-        if message.id in new and message.status_callback:
-            callbacks.arm(message)
+    record_events(events, messages)
+
+
+def record_events(events: list[dict], messages: list[OutboundMessage]) -> None:
+    """Insert events (a repeated one is stored once) and arm the status callbacks of the messages that got
+    a new one: one INSERT each, whatever the chunk's size."""
+    new = {
+        message_id
+        for (message_id,) in rows.insert(MessageEvent, events, skip_conflicts=True, returning=(MessageEvent.message,))
+    }
+    callbacks.arm_many([message for message in messages if message.id in new])
 
 
 def look_first(attempt: Attempt) -> Submitted | None:
@@ -372,7 +378,7 @@ def write_answers(taken: list[tuple[Attempt, Submitted]]) -> None:
             updated_at=Case(None, [(movable, now)], OutboundMessage.updated_at),
             lease_until=None,
         ).where(OutboundMessage.id.in_([a.message.id for a, _ in group])).execute()
-    rows = [
+    events = [
         {
             "message": a.message.id,
             "code": s.code,
@@ -382,13 +388,7 @@ def write_answers(taken: list[tuple[Attempt, Submitted]]) -> None:
         }
         for a, s in taken
     ]
-    inserted = {
-        row.message_id
-        for row in MessageEvent.insert_many(rows).on_conflict_ignore().returning(MessageEvent.message).execute()
-    }
-    for attempt, _ in taken:
-        if attempt.message.id in inserted and attempt.message.status_callback:
-            callbacks.arm(attempt.message)
+    record_events(events, [a.message for a, _ in taken])
 
 
 def apply_reports(messages: list[OutboundMessage], tag: str) -> None:

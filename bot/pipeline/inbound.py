@@ -50,7 +50,7 @@ class Conversation:
     def reply(self, body: str, *, compliance: bool = False) -> OutboundMessage | None:
         """Send an automatic reply through the pipeline, unless the hourly loop limit is reached.
 
-        `compliance` marks the one opt-out confirmation: it passes the block list and the limit.
+        `compliance` marks an opt-out or opt-in confirmation: it passes the block list and the limit.
         """
         if not body.strip():
             return None

@@ -165,7 +165,7 @@ def requeue_messages() -> int:
 
 
 def retry_overdue(message: OutboundMessage, settled: datetime) -> bool:
-    """Whether the retry RQ scheduled after the message's last failed try should have run by `settled`."""
+    """Whether the retry job scheduled after the message's last failed try should have run by `settled`."""
     intervals = current_app.config["SEND_RETRY_INTERVALS"] or [0]
     wait = intervals[min(max(message.attempts, 1), len(intervals)) - 1] + current_app.config["SEND_TIMEOUT_SECONDS"]
     return message.updated_at + timedelta(seconds=wait) < settled

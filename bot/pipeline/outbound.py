@@ -52,7 +52,7 @@ class Draft:
     reply_to: InboundMessage | None = None
     send_at: datetime | None = None
     validity_minutes: int | None = None
-    compliance: bool = False  # the one opt-out confirmation: it passes the block list
+    compliance: bool = False  # an opt-out or opt-in confirmation: it passes the block list
     batch: str | None = None  # a group send's id
     sender_number: VirtualNumber | None = None  # the account's number for `sender`, when the caller loaded it
     status_callback: str | None = None  # this message's own callback URL, else the account's (bot/callbacks.py)

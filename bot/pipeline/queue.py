@@ -9,7 +9,9 @@ from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue
 
+from bot.db import at_commit
 from bot.redis_conn import get_redis
+from models import db, utcnow
 
 SEND_JOB_PREFIX = "send-"
 SEND_JOB = "bot.pipeline.jobs.send_messages"
@@ -48,7 +50,7 @@ def enqueue_sends(
     """
     config = current_app.config
     size = max(1, config["SEND_CHUNK"])
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utcnow()
     for start in range(0, len(message_ids), size):
         chunk = list(message_ids[start : start + size])
         rounds = math.ceil(len(chunk) / max(1, config["SEND_CONCURRENCY"]))
@@ -85,16 +87,10 @@ class SendsAtCommit:
 def enqueue_sends_at_commit(message_ids: list[int], send_at: datetime | None = None) -> None:
     """`enqueue_sends` once the current transaction commits (at once outside one), with the messages that
     other accepts of the same transaction queued."""
-    from models import db
-
-    if not db.in_transaction():
+    pending = at_commit(SendsAtCommit)
+    if pending is None:
         enqueue_sends(message_ids, send_at)
         return
-    waiting = db.obj._state.commit_callbacks  # this connection's callbacks, cleared by a rollback
-    pending = next((callback for callback in waiting if isinstance(callback, SendsAtCommit)), None)
-    if pending is None:
-        pending = SendsAtCommit()
-        db.after_commit(pending)
     pending.due.setdefault(send_at, []).extend(message_ids)
 
 
@@ -113,7 +109,7 @@ def enqueue_job(func: str, *args: object, at: datetime | None = None, job_id: st
     queue = get_queue()
     options = {"job_id": job_id, "result_ttl": 600, "failure_ttl": 7 * 24 * 3600}
     try:
-        if at is not None and at > datetime.now(UTC).replace(tzinfo=None):
+        if at is not None and at > utcnow():
             queue.enqueue_at(at.replace(tzinfo=UTC), func, *args, **options)
         else:
             queue.enqueue(func, *args, **options)
@@ -125,6 +121,4 @@ def enqueue_job(func: str, *args: object, at: datetime | None = None, job_id: st
 
 def enqueue_job_after_commit(func: str, *args: object) -> None:
     """`enqueue_job` once the current transaction commits (at once outside one)."""
-    from models import db
-
     db.after_commit(lambda: enqueue_job(func, *args))
