@@ -8,15 +8,17 @@ list, and the pipeline looks an adapter up by `Carrier.kind` without importing `
 
 from __future__ import annotations
 
+import json
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
+from urllib.parse import urlencode
 
-import requests
+import urllib3
 from flask import Request, Response, jsonify
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, LocationValueError, NewConnectionError, ReadTimeoutError
 
 from bot.pipeline.statuses import Status
 from models import Carrier
@@ -163,48 +165,89 @@ def kinds() -> list[str]:
 _local = threading.local()
 
 
-def session() -> requests.Session:
-    """One keep-alive HTTP session per worker thread: no new TCP connection per message."""
-    if not hasattr(_local, "session"):
-        _local.session = requests.Session()
-    return _local.session
+@dataclass(frozen=True)
+class Answer:
+    """A carrier's HTTP answer: its status and body (what the adapters read of it)."""
+
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> object:
+        """The body as JSON; ValueError when it is not."""
+        return json.loads(self.content)
 
 
-def http_post(url: str, *, timeout: float, **kwargs: object) -> requests.Response:
-    """POST to a carrier; a failure to get an answer is a retryable SendError (see `unanswered`)."""
-    try:
-        return session().post(url, timeout=timeout, **kwargs)  # type: ignore[arg-type]
-    except requests.RequestException as exc:
-        raise unanswered(exc) from exc
+def connections() -> urllib3.PoolManager:
+    """One keep-alive connection pool per submission thread: no new TCP connection per message.
+
+    urllib3 rather than requests: a submission is most of a send job's CPU, and requests' layers cost
+    twice urllib3's for the same request (bench/pipeline.py). No retries and no redirects here: whether
+    a request may go again is the pipeline's decision (`unanswered`), and a redirected POST is not sent.
+    """
+    if not hasattr(_local, "pool"):
+        _local.pool = urllib3.PoolManager(num_pools=8, maxsize=1, retries=False)
+    return _local.pool
 
 
-def http_get(url: str, *, timeout: float, **kwargs: object) -> requests.Response:
+def http_post(
+    url: str,
+    *,
+    timeout: float,
+    data: bytes | dict[str, str],
+    headers: dict[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+) -> Answer:
+    """POST a JSON body (bytes) or a form (dict) to a carrier; a failure to get an answer is a retryable
+    SendError (see `unanswered`)."""
+    headers = {**(headers or {}), **basic_auth(auth)}
+    if isinstance(data, dict):
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        data = urlencode(data).encode()
+    return http_request("POST", url, timeout, body=data, headers=headers)
+
+
+def http_get(
+    url: str, *, timeout: float, params: dict[str, str] | None = None, auth: tuple[str, str] | None = None
+) -> Answer:
     """GET from a carrier (a lookup); a failure to get an answer is a retryable SendError."""
+    if params:
+        url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+    return http_request("GET", url, timeout, headers=basic_auth(auth))
+
+
+def http_request(method: str, url: str, timeout: float, **kwargs: object) -> Answer:
     try:
-        return session().get(url, timeout=timeout, **kwargs)  # type: ignore[arg-type]
-    except requests.RequestException as exc:
+        response = connections().request(method, url, timeout=urllib3.Timeout(timeout), redirect=False, **kwargs)  # type: ignore[arg-type]
+    except urllib3.exceptions.HTTPError as exc:
         raise unanswered(exc) from exc
+    return Answer(response.status, response.data)
 
 
-def unanswered(exc: requests.RequestException) -> SendError:
+def basic_auth(auth: tuple[str, str] | None) -> dict[str, str]:
+    return urllib3.make_headers(basic_auth=":".join(auth)) if auth else {}
+
+
+def unanswered(exc: urllib3.exceptions.HTTPError) -> SendError:
     """A request without an answer: "not sent" when it never left us, else "maybe sent".
 
-    Connection refused, DNS failure and connect timeout happen before a byte of the request is sent;
-    a read timeout or a connection reset or closed later may come after the carrier took the message.
+    Connection refused, DNS failure and connect timeout happen before a byte of the request is sent, and
+    an unusable URL sends nothing; a read timeout or a connection reset or closed later may come after the
+    carrier took the message.
     """
     name = exc.__class__.__name__
-    if isinstance(exc, requests.ConnectTimeout):
-        return SendError(Status.DELIVERY_TO_GATEWAY_FAILED, f"not sent: {name}", retryable=True)
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    if isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError):
+    if isinstance(exc, NewConnectionError):  # refused, or the name did not resolve
         return SendError(Status.DELIVERY_TO_GATEWAY_FAILED, "not sent: connection refused", retryable=True)
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+    if isinstance(exc, (ConnectTimeoutError, LocationValueError)):
         return SendError(Status.DELIVERY_TO_GATEWAY_FAILED, f"not sent: {name}", retryable=True)
-    what = "timeout" if isinstance(exc, requests.Timeout) else f"connection lost ({name})"
+    what = "timeout" if isinstance(exc, ReadTimeoutError) else f"connection lost ({name})"
     return SendError(Status.DELIVERY_TO_GATEWAY_FAILED, f"{what}, maybe sent", retryable=True, maybe_sent=True)
 
 
-def raise_for_send_status(response: requests.Response, rejections: dict[int, int] | None = None) -> None:
+def raise_for_send_status(response: Answer, rejections: dict[int, int] | None = None) -> None:
     """Map a carrier's HTTP answer to the send outcome, the same way for every carrier.
 
     429 and 5xx are retryable (then 511 once retries run out); any other 4xx is final, mapped through
