@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
 from peewee import IntegrityError, ModelSelect
@@ -257,10 +258,20 @@ def write_history(written: list[Staged]) -> None:
     callbacks.arm_many([item.message for item in written])
 
 
+# An event of one message (a repeated (code, detail) is stored once): every status change writes one.
+RECORD = Prepared(
+    lambda *values: (
+        MessageEvent.insert(dict(zip(("message", "code", "at", "detail", "source"), values, strict=True)))
+        .on_conflict_ignore()
+        .returning(MessageEvent.id)
+    ),
+    [MessageEvent.message, MessageEvent.code, MessageEvent.at, MessageEvent.detail, MessageEvent.source],
+)
+
+
 def record(message: OutboundMessage, code: int, detail: str = "", source: str = "pipeline") -> bool:
     """Append an event to a message's history; a repeated (code, detail) is stored once."""
-    event = {"message": message, "code": code, "detail": detail[:250], "source": source}
-    if not list(MessageEvent.insert(**event).on_conflict_ignore().returning(MessageEvent.id).execute()):
+    if not RECORD.execute(message.id, code, utcnow(), detail[:250], source).fetchall():
         return False
     if message.status_callback:
         callbacks.arm(message)
@@ -273,40 +284,66 @@ def advance(message_id: int, code: int, detail: str = "", source: str = "pipelin
     Returns whether the status changed. A late or repeated report only adds to the history.
     """
     with db.atomic():
-        message = locked(message_id)
-        if not record(message, code, detail, source):
-            return False
-        moved = (
-            OutboundMessage.update(status=code, updated_at=utcnow(), lease_until=None)
-            .where((OutboundMessage.id == message_id) & (OutboundMessage.status.in_(predecessors(code))))
-            .execute()
-        )
-        if moved and refund_due(message.status, code):
-            refund(message)
+        return advance_locked(locked(message_id), code, detail, source)
+
+
+def advance_locked(message: OutboundMessage, code: int, detail: str = "", source: str = "pipeline") -> bool:
+    """`advance` for a message the caller has read with `locked` (or LOCKED_COLUMNS, locked) in its
+    transaction: a delivery report, which finds its message and locks it in one statement."""
+    if not record(message, code, detail, source):
+        return False
+    moved = status_update(code).execute(code, None, utcnow(), message.id, *predecessors(code)).rowcount
+    if moved and refund_due(message.status, code):
+        refund(message)
     return bool(moved)
 
 
-STATUS_CHANGE_COLUMNS = (
+@cache
+def status_update(code: int) -> Prepared:
+    """The guarded UPDATE that moves a message to `code` from a status the rank rule lets it leave."""
+    before = predecessors(code)
+    return Prepared(
+        lambda status, lease_until, at, message_id, *earlier: OutboundMessage.update(
+            status=status, lease_until=lease_until, updated_at=at
+        ).where((OutboundMessage.id == message_id) & OutboundMessage.status.in_(earlier)),
+        [
+            OutboundMessage.status,
+            OutboundMessage.lease_until,
+            OutboundMessage.updated_at,
+            OutboundMessage.id,
+            *[OutboundMessage.status] * len(before),
+        ],
+    )
+
+
+# What a status change reads of its message (status, account, price, callback URL), and what a delivery
+# report needs besides (the recipient, for a carrier's opt-out; the carrier and upstream id it matched).
+LOCKED_COLUMNS = (
     OutboundMessage.id,
     OutboundMessage.status,
     OutboundMessage.account,
     OutboundMessage.price,
     OutboundMessage.status_callback,
+    OutboundMessage.recipient,
+    OutboundMessage.carrier,
+    OutboundMessage.upstream_id,
 )
 
 
-def locked_query(message_id: int) -> ModelSelect:
-    query = OutboundMessage.select(*STATUS_CHANGE_COLUMNS).where(OutboundMessage.id == message_id)
+def for_update(query: ModelSelect) -> ModelSelect:
+    """`query` locking its rows until the commit on PostgreSQL (SQLite's write transactions are serial)."""
     return query.for_update() if db.for_update else query
 
 
-LOCKED = Prepared(locked_query, [OutboundMessage.id])  # every delivery report runs it
+LOCKED = Prepared(
+    lambda message_id: for_update(OutboundMessage.select(*LOCKED_COLUMNS).where(OutboundMessage.id == message_id)),
+    [OutboundMessage.id],
+)
 
 
 def locked(message_id: int) -> OutboundMessage:
-    """Load what a status change reads (status, account, price, callback URL); on PostgreSQL the row stays
-    locked until the commit, so the status the refund rule reads is the one the update replaces (SQLite's
-    write transactions are serial)."""
+    """Load what a status change reads (LOCKED_COLUMNS); on PostgreSQL the row stays locked until the
+    commit, so the status the refund rule reads is the one the update replaces."""
     message = LOCKED.first(OutboundMessage, message_id)
     if message is None:
         raise OutboundMessage.DoesNotExist(f"no outbound message {message_id}")

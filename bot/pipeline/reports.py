@@ -21,49 +21,52 @@ from peewee import IntegrityError
 from bot.blocklist import block
 from bot.carriers import StatusReport
 from bot.consent import Evidence
-from bot.pipeline.outbound import advance
+from bot.pipeline.outbound import LOCKED_COLUMNS, advance_locked, for_update, locked
 from bot.prepared import Prepared
 from models import Carrier, OutboundMessage, PendingReport, db, utcnow
 
 
 def apply_report(carrier: Carrier, report: StatusReport) -> bool:
-    """Apply one report; returns whether it matched a known message (else it is kept for later)."""
-    message = find_message(carrier, report)
-    if message is None:
-        try:
-            with db.atomic():
-                PendingReport.create(
-                    carrier=carrier,
-                    upstream_id=report.upstream_id,
-                    code=report.code,
-                    detail=report.detail[:250],
-                    opt_out=report.opt_out,
-                )
-        except IntegrityError:
-            pass  # the same early report twice
-        # The send job may have committed the upstream id since we looked, and read the pending list
-        # before our row was committed: look again, now that the row is there.
+    """Apply one report; returns whether it matched a known message (else it is kept for later).
+
+    A matched report costs one transaction of three statements: the message found by its upstream id
+    and locked, its event, its guarded status change.
+    """
+    with db.atomic():
         message = find_message(carrier, report)
-        return message is not None and apply_pending(message) > 0
-    _apply(message, report.code, report.detail, report.opt_out)
-    return True
+        if message is not None:
+            _apply(message, report.code, report.detail, report.opt_out)
+            return True
+    try:
+        with db.atomic():
+            PendingReport.create(
+                carrier=carrier,
+                upstream_id=report.upstream_id,
+                code=report.code,
+                detail=report.detail[:250],
+                opt_out=report.opt_out,
+            )
+    except IntegrityError:
+        pass  # the same early report twice
+    # The send job may have committed the upstream id since we looked, and read the pending list
+    # before our row was committed: look again, now that the row is there.
+    message = find_message(carrier, report)
+    return message is not None and apply_pending(message) > 0
 
 
-# What applying a report reads of its message (the status change itself reads the row it locks).
 BY_UPSTREAM_ID = Prepared(
-    lambda carrier_id, upstream_id: OutboundMessage.select(
-        OutboundMessage.id,
-        OutboundMessage.account,
-        OutboundMessage.recipient,
-        OutboundMessage.carrier,
-        OutboundMessage.upstream_id,
-    ).where((OutboundMessage.carrier == carrier_id) & (OutboundMessage.upstream_id == upstream_id)),
+    lambda carrier_id, upstream_id: for_update(
+        OutboundMessage.select(*LOCKED_COLUMNS).where(
+            (OutboundMessage.carrier == carrier_id) & (OutboundMessage.upstream_id == upstream_id)
+        )
+    ),
     [OutboundMessage.carrier, OutboundMessage.upstream_id],
 )
 
 
 def find_message(carrier: Carrier, report: StatusReport) -> OutboundMessage | None:
-    """The message a report is about: by upstream id, else by our own id when the carrier echoes it.
+    """The message a report is about, locked in the caller's transaction (LOCKED_COLUMNS): by upstream
+    id, else by our own id when the carrier echoes it.
 
     Our id only matches a message of this carrier whose upstream id is unknown (a hand-off whose answer
     was lost) or the same; the report's upstream id is then recorded.
@@ -84,8 +87,7 @@ def find_message(carrier: Carrier, report: StatusReport) -> OutboundMessage | No
                 ).execute()
         except IntegrityError:
             return None  # another message of this carrier has that upstream id
-        message = OutboundMessage.get_by_id(message.id)
-    return message if message.upstream_id == report.upstream_id else None
+    return BY_UPSTREAM_ID.first(OutboundMessage, carrier.id, report.upstream_id)
 
 
 def apply_pending(message: OutboundMessage) -> int:
@@ -100,16 +102,17 @@ def apply_pending(message: OutboundMessage) -> int:
         .order_by(PendingReport.received_at, PendingReport.id)
     )
     for report in pending:
-        _apply(message, report.code, report.detail, report.opt_out)
-        PendingReport.delete().where(PendingReport.id == report.id).execute()
+        with db.atomic():
+            _apply(locked(message.id), report.code, report.detail, report.opt_out)
+            PendingReport.delete().where(PendingReport.id == report.id).execute()
     return len(pending)
 
 
 def _apply(message: OutboundMessage, code: int, detail: str, opt_out: bool) -> None:
-    with db.atomic():
-        advance(message.id, code, detail, source="carrier")
-        if opt_out:
-            block(message.account, message.recipient, "carrier", evidence=Evidence(text=f"{code} {detail}".strip()))
+    """A carrier's report for a message locked in the caller's transaction, and its opt-out if it says so."""
+    advance_locked(message, code, detail, source="carrier")
+    if opt_out:
+        block(message.account, message.recipient, "carrier", evidence=Evidence(text=f"{code} {detail}".strip()))
 
 
 def sweep_pending() -> dict[str, int]:

@@ -7,6 +7,7 @@ A final status is never overwritten, except 599 Unknown, which a real final repo
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import cache
 
 
 class Status(IntEnum):
@@ -81,9 +82,10 @@ def can_move(current: int, new: int) -> bool:
     return not is_final(current) and rank(new) > rank(current)
 
 
-def predecessors(new: int) -> list[int]:
+@cache
+def predecessors(new: int) -> tuple[int, ...]:
     """Every status a message may be in for `new` to replace it (used as a conditional UPDATE guard)."""
-    return [code for code in Status if can_move(code, new)]
+    return tuple(code for code in Status if can_move(code, new))
 
 
 def legacy(code: int) -> str:
