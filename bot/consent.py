@@ -24,6 +24,7 @@ from datetime import timedelta
 from flask import current_app
 from peewee import ModelSelect
 
+from bot.prepared import Prepared
 from models import Account, BlockEntry, ConsentEvent, InboundMessage, OutboundMessage, utcnow
 
 PHONE_SOURCES = frozenset({"keyword", "link", "carrier"})  # the phone's own opt-out
@@ -47,11 +48,21 @@ class Evidence:
     actor: str = ""  # "user:<email>" | "key:<prefix>"
 
 
+ONE_PHONE = Prepared(
+    lambda account, phone, topic: BlockEntry.select(BlockEntry.id).where(
+        (BlockEntry.account == account) & (BlockEntry.phone == phone) & (BlockEntry.topic == topic)
+    ),
+    [BlockEntry.account, BlockEntry.phone, BlockEntry.topic],
+)
+
+
 def opted_out(account: Account | int, phones: Iterable[str], topic: str | None = None) -> set[str]:
     """The phones (E.164) that must get nothing of `topic` (None: a send without one), in one query."""
     wanted = list(dict.fromkeys(phones))
     if not wanted:
         return set()
+    if len(wanted) == 1 and not topic:  # a reply or a single send: the hot case, a prepared statement
+        return set(wanted) if ONE_PHONE.execute(account, wanted[0], "").fetchone() else set()
     topics = ["", topic] if topic else [""]
     rows = (
         BlockEntry.select(BlockEntry.phone)

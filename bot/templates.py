@@ -61,9 +61,12 @@ def render(template: str, values: Mapping[str, str]) -> str:
     return TOKEN.sub(fill, template)
 
 
-def uses_placeholders(template: str) -> bool:
-    """Whether rendering could change the text (so a caller can skip loading the values)."""
-    return "{" in template or "}" in template
+CONTACT_NAMES = frozenset({"first_name", "last_name"})
+
+
+def uses_contact(template: str) -> bool:
+    """Whether the template names a field of the sender's contact (so a caller can skip reading it)."""
+    return any(token.group(1) in CONTACT_NAMES for token in TOKEN.finditer(template))
 
 
 def reply_values(contact: Contact | None, phone: str, args: Iterable[str] = ()) -> dict[str, str]:
@@ -77,8 +80,10 @@ def reply_values(contact: Contact | None, phone: str, args: Iterable[str] = ()) 
 
 
 def fill_reply(template: str, account: Account, phone: str, args: Iterable[str] = ()) -> str:
-    """A reply template filled for the sender; the contact is read only when the template has a brace."""
-    if not uses_placeholders(template):
+    """A reply template filled for the sender; the contact is read only when the template names its fields."""
+    if "{" not in template and "}" not in template:
         return template
-    contact = Contact.get_or_none((Contact.account == account) & (Contact.phone == phone))
+    contact = None
+    if uses_contact(template):
+        contact = Contact.get_or_none((Contact.account == account) & (Contact.phone == phone))
     return render(template, reply_values(contact, phone, args))

@@ -35,8 +35,8 @@ def keyword_for(conversation: Conversation, message: Parsed) -> tuple[Keyword, s
 
 
 def reply_action(conversation: Conversation, keyword: Keyword, message: Parsed, skip: int) -> str:
-    contact = Contact.get_or_none((Contact.account == conversation.account) & (Contact.phone == conversation.phone))
-    conversation.reply(render(keyword.reply, contact, conversation.phone, message.args[skip - 1 :]))
+    args = message.args[skip - 1 :]
+    conversation.reply(templates.fill_reply(keyword.reply, conversation.account, conversation.phone, args))
     return "replied"
 
 

@@ -81,7 +81,7 @@ def test_a_balance_covering_part_of_a_chunk_funds_the_members_in_order_and_rejec
     assert fan_out(batch.id) == "done"
     assert outcome(batch) == {**dict.fromkeys(members[:3], Status.QUEUED), **dict.fromkeys(members[3:], 402)}
     assert history(members[2]) == [(101, ""), (103, "1 x 35 = 35"), (102, "")]
-    assert history(members[3]) == [(101, ""), (402, "price 35, balance 125")]
+    assert history(members[3]) == [(101, ""), (402, "price 35, balance 20")]  # what was left for it
     assert Account.get_by_id(account.id).balance == 20
     assert [e.amount for e in LedgerEntry.select().where(LedgerEntry.kind == "debit")] == [-35, -35, -35]
     assert_books_balance(account)
@@ -99,7 +99,7 @@ def test_a_later_cheaper_message_is_funded_after_a_dearer_one_was_not(shop):
         messages = accept_many(drafts)
     assert [m.status for m in messages] == [Status.QUEUED, Status.INSUFFICIENT_FUNDS, Status.QUEUED]
     assert [OutboundMessage.get_by_id(m.id).status for m in messages] == [102, 402, 102]
-    assert history("+46731234561") == [(101, ""), (402, "price 70, balance 70")]
+    assert history("+46731234561") == [(101, ""), (402, "price 70, balance 35")]
     assert Account.get_by_id(account.id).balance == 0
     assert_books_balance(account)
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from functools import cached_property, lru_cache
 
 from flask import current_app
+from peewee import fn
 
 from bot import cache, outbox, phones
 from bot.carriers import InboundSms
@@ -73,10 +74,14 @@ class Conversation:
         self.replies.append(message)
         return message
 
-    @property
+    @cached_property
     def account(self) -> Account:
-        """The number's account, read when a handler first needs it (a message that matches nothing never does)."""
-        return self.number.account
+        """The number's account, read when a handler first needs it (a message that matches nothing never
+        does); handlers that read `number.account` get the same row."""
+        account = ACCOUNT.first(Account, self.number.account_id)
+        self.number.account = account
+        self.number._dirty.discard("account")
+        return account
 
     @cached_property
     def keywords(self) -> list[Keyword]:
@@ -85,16 +90,7 @@ class Conversation:
 
     def replies_last_hour(self) -> int:
         since = utcnow() - timedelta(hours=1)
-        return (
-            OutboundMessage.select()
-            .where(
-                (OutboundMessage.recipient == self.phone)
-                & (OutboundMessage.sender == self.number.number)
-                & (OutboundMessage.reply_to.is_null(False))
-                & (OutboundMessage.created_at >= since)
-            )
-            .count()
-        )
+        return REPLIES_SINCE.execute(self.phone, self.number.number, since).fetchone()[0]
 
 
 @dataclass(frozen=True)
@@ -105,6 +101,18 @@ class Outcome:
 
 
 Router = Callable[[Conversation], Outcome]
+
+ACCOUNT = Prepared(lambda account_id: Account.select().where(Account.id == account_id), [Account.id])
+# The automatic replies one phone had from one number since a moment (the hourly loop limit).
+REPLIES_SINCE = Prepared(
+    lambda phone, number, since: OutboundMessage.select(fn.COUNT(OutboundMessage.id)).where(
+        (OutboundMessage.recipient == phone)
+        & (OutboundMessage.sender == number)
+        & (OutboundMessage.reply_to.is_null(False))
+        & (OutboundMessage.created_at >= since)
+    ),
+    [OutboundMessage.recipient, OutboundMessage.sender, OutboundMessage.created_at],
+)
 
 STORED_COLUMNS = ("carrier", "carrier_message_id", "sender", "recipient", "body", "received_at")
 ROUTED_COLUMNS = ("number", "keyword", "action", "outcome")
