@@ -35,7 +35,15 @@ class Parsed:
     def starts_with_folded(self, phrase: str) -> bool:
         """Whether the body's first words are `phrase` (a folded word or words), accents ignored."""
         wanted = tuple(phrase.split())
-        return bool(wanted) and tuple(fold(word) for word in self.words[: len(wanted)]) == wanted
+        return bool(wanted) and self.first_folded(len(wanted)) == wanted
+
+    def first_folded(self, count: int) -> tuple[str, ...]:
+        """The first `count` words folded: each word once per message, however many phrases the router
+        tries (dozens of opt-out and opt-in words), and never the rest of a long body."""
+        done: list[str] = self.__dict__.setdefault("_folded", [])  # a cache, not part of the value
+        for word in self.words[len(done) : count]:
+            done.append(fold(word))
+        return tuple(done[:count])
 
 
 def fold(text: str) -> str:
