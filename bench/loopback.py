@@ -15,7 +15,10 @@ closes it without taking it. `list_error` is the chance that a Twilio list looku
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import queue
 import random
 import subprocess
 import sys
@@ -29,6 +32,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Server(ThreadingHTTPServer):
@@ -61,8 +66,9 @@ class Faults:
 class LoopbackCarrier:
     """Start with `LoopbackCarrier(faults)`; `url` is its base; `stop()` when done."""
 
-    def __init__(self, faults: Faults = Faults()) -> None:
+    def __init__(self, faults: Faults = Faults(), reporter: Reporter | None = None) -> None:
         self.faults = faults
+        self.reporter = reporter
         self.lock = threading.Lock()
         self.requests: Counter[str] = Counter()  # every submission request, per key (generic) or body (Twilio)
         self.taken: Counter[str] = Counter()  # messages created, per key or body: more than 1 is a duplicate
@@ -96,7 +102,13 @@ class LoopbackCarrier:
         raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         if handler.path == "/sms":
             key = handler.headers.get("Idempotency-Key", "")
-            self.submit(handler, key, lambda: f"up-{key}", {"status": "accepted"}, dedupe=True)
+
+            def take() -> str:
+                if self.reporter is not None:
+                    self.reporter.deliver(json.loads(raw)["status_url"], f"up-{key}")
+                return f"up-{key}"
+
+            self.submit(handler, key, take, {"status": "accepted"}, dedupe=True)
         else:
             form = {name: values[0] for name, values in parse_qs(raw.decode()).items()}
             body = form.get("Body", "")
@@ -161,11 +173,54 @@ class LoopbackCarrier:
             pass  # the client gave up waiting (a timeout fault)
 
 
+class Reporter:
+    """Delivery reports posted back as a carrier posts them: each message it took is reported DELIVRD to
+    the message's `status_url`, signed with the carrier's secret, `delay` seconds after it was taken (the
+    handset's delivery), by `clients` threads on keep-alive connections."""
+
+    def __init__(self, secret: str, clients: int = 8, delay: float = 0.5) -> None:
+        self.secret, self.delay = secret, delay
+        self.due: queue.Queue[tuple[float, str, str]] = queue.Queue()
+        for _ in range(clients):
+            threading.Thread(target=self.post_reports, daemon=True).start()
+
+    def deliver(self, status_url: str, upstream_id: str) -> None:
+        self.due.put((time.monotonic() + self.delay, status_url, upstream_id))
+
+    def post_reports(self) -> None:
+        connections: dict[str, http.client.HTTPConnection] = {}
+        while True:
+            at, status_url, upstream_id = self.due.get()
+            time.sleep(max(0.0, at - time.monotonic()))
+            url = urlsplit(status_url)
+            for _ in range(3):  # a keep-alive connection the server closed while idle: a new one
+                connection = connections.setdefault(url.netloc, http.client.HTTPConnection(url.netloc, timeout=30))
+                try:
+                    self.post(connection, url.path, upstream_id)
+                    break
+                except (OSError, http.client.HTTPException):
+                    connections.pop(url.netloc).close()
+
+    def post(self, connection: http.client.HTTPConnection, path: str, upstream_id: str) -> None:
+        from bot.signing import HEADER, sign
+
+        body = json.dumps({"id": upstream_id, "stat": "DELIVRD", "err": "000"}).encode()
+        connection.request(
+            "POST", path, body=body, headers={"Content-Type": "application/json", HEADER: sign(self.secret, body)}
+        )
+        response = connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            print(f"report for {upstream_id}: HTTP {response.status} {answer[:200]!r}", file=sys.stderr)
+
+
 @contextmanager
-def in_own_process() -> Iterator[str]:
+def in_own_process(report_secret: str = "") -> Iterator[str]:
     """A LoopbackCarrier (no faults) in a process of its own, as a real carrier is: its HTTP parsing then
-    takes no time from the process being measured. Yields its base URL."""
-    server = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    takes no time from the process being measured. Yields its base URL. With `report_secret`, it reports
+    each message it takes as delivered (`Reporter`)."""
+    command = [sys.executable, __file__, report_secret]
+    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         yield server.stdout.readline().strip()  # type: ignore[union-attr]
     finally:
@@ -174,7 +229,8 @@ def in_own_process() -> Iterator[str]:
 
 
 if __name__ == "__main__":  # serve until stdin closes (`in_own_process`)
-    carrier = LoopbackCarrier()
+    sys.path.insert(0, ROOT)
+    carrier = LoopbackCarrier(reporter=Reporter(sys.argv[1]) if sys.argv[1:] and sys.argv[1] else None)
     print(carrier.url, flush=True)
     sys.stdin.read()
     carrier.stop()
