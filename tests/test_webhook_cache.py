@@ -19,7 +19,7 @@ from bot.pipeline.outbound import Draft, accept
 from bot.pipeline.statuses import Status
 from bot.redis_conn import get_redis
 from bot.signing import HEADER, sign
-from models import Carrier, InboundMessage, Keyword, OutboundMessage, VirtualNumber, db
+from models import Carrier, Contact, InboundMessage, Keyword, OutboundMessage, VirtualNumber, db
 
 NUMBER, PHONE = "+46700000001", "+46731234567"
 NOBODY_LISTENS = "redis://127.0.0.1:1/0"  # a real client to a port where no Redis answers
@@ -181,11 +181,12 @@ def test_cached_rows_are_new_instances_every_time(app, shop):
 
 # What each webhook costs in SQL once the cache is warm (README "Benchmarks" lists the same numbers).
 @contextmanager
-def statements() -> Iterator[list[str]]:
+def statements(control: bool = False) -> Iterator[list[str]]:
+    """The SQL run meanwhile; BEGIN, COMMIT, savepoints and rollbacks only with `control`."""
     seen: list[str] = []
 
     def count(event) -> None:  # type: ignore[no-untyped-def]
-        if not event.sql.lstrip().upper().startswith(TRANSACTION_CONTROL):
+        if control or not event.sql.lstrip().upper().startswith(TRANSACTION_CONTROL):
             seen.append(event.sql)
 
     db.obj.query_hooks.append(count)
@@ -205,20 +206,31 @@ def test_a_plain_inbound_costs_three_statements(app, shop):
     assert not any(f'FROM "{table}"' in sql for sql in seen for table in ("carrier", "virtual_number", "keyword"))
 
 
-def test_a_keyword_reply_costs_twelve_statements(app, shop):
-    Keyword.create(number=shop[2], word="join", action="reply", reply="Welcome!")
+def test_a_keyword_reply_costs_ten_statements(app, shop):
+    Keyword.create(number=shop[2], word="join", action="reply", reply="Welcome, {phone}!")
     assert answered(app, "join")[0] == "replied"
     version = get_redis(app).get(cache.VERSION_KEY)
     with statements() as seen:
-        assert answered(app, "join")[0] == "replied"
+        assert answered(app, "join") == ("replied", [f"Welcome, {PHONE}!"])
         del seen[-2:]
     assert get_redis(app).get(cache.VERSION_KEY) == version  # a webhook changes nothing cached
-    # the plain three, then the account, the contact, the hourly reply limit, the block list, the message,
-    # the balance read locked, the debit, its three events in one INSERT and its ledger row
-    assert len(seen) == 12, seen
+    # the plain three, then the account, the hourly reply limit, the block list, the message, the debit
+    # (a balance that covers it needs no locked read first), its three events in one INSERT and its ledger row
+    assert len(seen) == 10, seen
+    assert not any('FROM "contact"' in sql for sql in seen)  # the template names no field of the contact
 
 
-def test_a_delivery_report_costs_four_statements(app, shop):
+def test_a_reply_naming_the_contact_reads_it(app, shop):
+    Keyword.create(number=shop[2], word="join", action="reply", reply="Welcome, {first_name}!")
+    Contact.create(account=shop[0], phone=PHONE, first_name="Anna")
+    assert answered(app, "join")[0] == "replied"
+    with statements() as seen:
+        assert answered(app, "join") == ("replied", ["Welcome, Anna!"])
+        del seen[-2:]
+    assert len(seen) == 11 and sum('FROM "contact"' in sql for sql in seen) == 1, seen
+
+
+def test_a_delivery_report_costs_three_statements_in_one_transaction(app, shop):
     account, carrier, _ = shop
     messages = []
     for upstream in ("up-1", "up-2"):
@@ -235,10 +247,10 @@ def test_a_delivery_report_costs_four_statements(app, shop):
         assert client.post("/webhooks/gw/status", data=body, headers=headers).status_code == 200
 
     report("up-1")
-    with statements() as seen:
+    with statements(control=True) as seen:
         report("up-2")
-    # the message by upstream id, the status change (the locked row, its event, the new status)
-    assert len(seen) == 4, seen
+    # the message found by upstream id and locked, its event, the guarded status change; no savepoints
+    assert [sql.split()[0].upper() for sql in seen] == ["SELECT", "INSERT", "UPDATE"], seen
     assert OutboundMessage.get_by_id(messages[1].id).status == Status.DELIVERED_TO_HANDSET
 
 
