@@ -5,7 +5,9 @@ Errors are one clear line on standard error and a non-zero exit (click's UsageEr
 
 from __future__ import annotations
 
+import faulthandler
 import json
+import signal
 from typing import IO, Any
 
 import click
@@ -266,10 +268,12 @@ def apikey_create(account_name: str | None, role: str, operator: bool, label: st
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="run until the queue is empty, then exit")
 def worker(burst: bool) -> None:
-    """Run an RQ worker with the scheduler (sends, retries, sweeps)."""
+    """Run an RQ worker with the scheduler (sends, retries, sweeps). `kill -USR1 <pid>` prints the stack of
+    each of its threads to stderr (what a worker that does not stop is waiting on)."""
     from bot.redis_conn import stop_embedded
     from bot.worker import run_worker
 
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
     finally:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +20,12 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
 
 from bot import create_app, migrations
-from bot.devserver import stop_group
 from bot.metrics import flush_all
 from bot.redis_conn import get_redis
 from bot.worker import run_worker as work
 from models import ALL_MODELS, Account, Carrier, VirtualNumber, db
 from tests import processes
+from tests.spawned import start_worker, stop_workers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -193,6 +193,7 @@ def smtp_server(app: Flask) -> Iterator[list[Any]]:
 def spawn_worker(schema: dict[str, Any], tmp_path: Any) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start real `smsbot worker` processes on the test database and Redis; stopped after the test."""
     processes: list[subprocess.Popen] = []
+    logs: list[Path] = []
 
     def spawn(**settings: str) -> subprocess.Popen:
         env = {
@@ -206,17 +207,10 @@ def spawn_worker(schema: dict[str, Any], tmp_path: Any) -> Iterator[Callable[...
             "SMSBOT_SEND_RETRY_INTERVALS": json.dumps(schema["SEND_RETRY_INTERVALS"]),
             **settings,
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wsgi", "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: its scheduler child goes with it
-        )
-        processes.append(process)
-        return process
+        log = tmp_path / f"worker-{len(processes)}.log"
+        processes.append(start_worker(env, log))
+        logs.append(log)
+        return processes[-1]
 
     yield spawn
-    for process in processes:
-        stop_group(process)
+    stop_workers(processes, logs)

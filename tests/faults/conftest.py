@@ -11,10 +11,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +25,8 @@ from redis import Redis
 from werkzeug import Request, Response
 
 from bench.loopback import Faults, LoopbackCarrier
-from bot.devserver import stop_group
 from models import Account, LedgerEntry, db
-from tests.conftest import ROOT
+from tests.spawned import start_worker, stop_workers
 
 # Short timers, so a fault heals in seconds: sweep every second, one second of grace, short claims.
 FAST = {
@@ -108,6 +107,7 @@ def redis_server(app: Flask, tmp_path: Any) -> Iterator[RedisServer]:
 def workers(schema: dict[str, Any], redis_server: RedisServer, tmp_path: Any) -> Iterator[Callable[..., Any]]:
     """Spawn real `smsbot worker` processes, each its own process group, logging to tmp_path/worker-N.log."""
     processes: list[subprocess.Popen] = []
+    logs: list[Path] = []
 
     def spawn(**settings: str) -> subprocess.Popen:
         env = {
@@ -120,22 +120,13 @@ def workers(schema: dict[str, Any], redis_server: RedisServer, tmp_path: Any) ->
             **FAST,
             **settings,
         }
-        log = open(tmp_path / f"worker-{len(processes) + 1}.log", "w")  # noqa: SIM115 (the process writes it)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wsgi", "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        processes.append(process)
-        return process
+        log = tmp_path / f"worker-{len(processes) + 1}.log"
+        processes.append(start_worker(env, log))
+        logs.append(log)
+        return processes[-1]
 
     yield spawn
-    for process in processes:
-        stop_group(process)
+    stop_workers(processes, logs)
 
 
 def kill(process: subprocess.Popen) -> None:
