@@ -49,6 +49,7 @@ class Faults:
     list_error: float = 0.0
     seed: int = 0
     slow_seconds: float = 1.5
+    list_seconds: float = 0.0  # how long a Twilio list lookup takes to answer
     script: tuple[str, ...] = ()
 
     def draw(self, key: str, n: int) -> str:
@@ -76,6 +77,8 @@ class LoopbackCarrier:
         self.repeats: Counter[str] = Counter()  # requests for a key already taken (deduplicated by the key)
         self.submitted_at: list[float] = []  # time.monotonic() of every submission request
         self.lookups = 0
+        self.listing = 0  # lookups being answered now
+        self.most_listing = 0  # the most lookups answered at once
         self.twilio_messages: list[dict[str, str]] = []
         carrier = self
 
@@ -150,12 +153,17 @@ class LoopbackCarrier:
         query = {name: values[0] for name, values in parse_qs(urlsplit(handler.path).query).items()}
         with self.lock:
             self.lookups += 1
+            self.listing += 1
+            self.most_listing = max(self.most_listing, self.listing)
             failing = random.Random(f"{self.faults.seed}:list:{self.lookups}").random() < self.faults.list_error
             found = [
                 message
                 for message in self.twilio_messages  # newest first, as Twilio lists them
                 if message["to"] == query.get("To") and message["from"] == query.get("From")
             ]
+        time.sleep(self.faults.list_seconds)
+        with self.lock:
+            self.listing -= 1
         if failing:
             return self.answer(handler, 503, {"error": "busy"})
         return self.answer(handler, 200, {"messages": found, "next_page_uri": None})

@@ -220,6 +220,8 @@ def http_get(
 
 
 def http_request(method: str, url: str, timeout: float, **kwargs: object) -> Answer:
+    if not url.lower().startswith(("http://", "https://")):
+        raise SendError(Status.DELIVERY_TO_GATEWAY_FAILED, f"not sent: no http(s) URL ({url[:100]!r})", retryable=True)
     try:
         response = connections().request(method, url, timeout=urllib3.Timeout(timeout), redirect=False, **kwargs)  # type: ignore[arg-type]
     except urllib3.exceptions.HTTPError as exc:

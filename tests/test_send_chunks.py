@@ -323,6 +323,41 @@ def test_a_twilio_chunk_with_unknown_answers_reconciles_each_message(
     assert Account.get_by_id(account.id).balance == 1000 - PRICE * len(ids)
 
 
+def test_a_chunks_lookups_at_twilio_are_made_together_not_one_after_another(
+    app, make_account, make_carrier, make_number, run_worker
+):
+    """Eight answers lost at once: eight look-ups of half a second each at the same time (one after another,
+    a chunk of fifty with a carrier slow to list could outlast the send lease and be sent again)."""
+    server = LoopbackCarrier(Faults(script=("timeout",), slow_seconds=1.5, list_seconds=0.5))
+    try:
+        app.config["SEND_TIMEOUT_SECONDS"] = 1
+        account = make_account(balance=1000, price_per_segment=PRICE)
+        gateway = make_carrier("twilio", name="tw", url=server.url, username="AC1", secret="token")
+        make_number(account, gateway, "+46700000001")
+        with db.atomic():
+            drafts = [
+                Draft(
+                    account=account,
+                    sender="+46700000001",
+                    recipient=f"+4673123{n:04d}",
+                    body=f"Hi {n}",
+                    carrier=gateway,
+                )
+                for n in range(8)
+            ]
+            ids = [accept(draft).id for draft in drafts]
+        get_queue().empty()
+        assert enqueue_sends(ids)
+        run_worker()
+    finally:
+        server.stop()
+    assert server.lookups == 8 and server.most_listing == 8
+    for n, message_id in enumerate(ids):
+        assert (server.requests[f"Hi {n}"], server.taken[f"Hi {n}"]) == (1, 1)
+        message = OutboundMessage.get_by_id(message_id)
+        assert (message.status, message.upstream_id) == (Status.QUEUED_AT_GATEWAY, server.upstream[f"Hi {n}"])
+
+
 def test_single_sends_accepted_in_one_transaction_go_in_chunk_jobs_and_a_rollback_enqueues_nothing(app, shop):
     account, gateway = shop
     app.config["SEND_CHUNK"] = 4
