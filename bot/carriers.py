@@ -42,12 +42,15 @@ class SendError(Exception):
     connection, a failed DNS lookup, a connect timeout or an answer of the carrier's says "not taken".
     """
 
-    def __init__(self, code: int, detail: str, retryable: bool = False, maybe_sent: bool = False) -> None:
+    def __init__(
+        self, code: int, detail: str, retryable: bool = False, maybe_sent: bool = False, opt_out: bool = False
+    ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.retryable = retryable
         self.maybe_sent = maybe_sent
+        self.opt_out = opt_out  # the carrier refused it because the recipient opted out there: we block them too
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from bot.carriers import SendError, Submission, adapter_for
+from bot.pipeline.outbound import Draft, accept
 from bot.pipeline.reports import apply_pending
-from models import BlockEntry, InboundMessage, OutboundMessage
+from bot.pipeline.statuses import Status
+from models import Account, BlockEntry, ConsentEvent, InboundMessage, OutboundMessage
 from tests.carrier_cases import BAD_SIGNATURE, NUMBER, PHONE, UNSIGNED, UPSTREAM_ID, Case, run, tracked_message
 from webhooks.twilio import EMPTY_TWIML, signature, url_variants
 
@@ -230,3 +232,30 @@ def test_submit_errors(app, carrier, httpserver: HTTPServer, status, body, code,
     with pytest.raises(SendError) as failure:
         adapter_for("twilio").submit(carrier, submission())
     assert (failure.value.code, failure.value.retryable) == (code, retryable)
+
+
+def test_a_submission_refused_with_21610_blocks_the_recipient_as_a_report_would(
+    app, carrier, httpserver: HTTPServer, run_worker
+):
+    """Twilio 21610 at submission: the recipient unsubscribed at Twilio. The message ends 405, refunded, and
+    the phone goes on the account's block list (source carrier), so the next send is refused at once."""
+    carrier.url = httpserver.url_for("/")
+    carrier.save()
+    refusal = {"code": 21610, "message": "Attempt to send to unsubscribed recipient"}
+    httpserver.expect_request("/2010-04-01/Accounts/AC1/Messages.json").respond_with_response(
+        Response(json.dumps(refusal), status=400, content_type="application/json")
+    )
+    account = Account.get(Account.name == "Shop")
+    account.balance, account.price_per_segment = 100, 10
+    account.save()
+    draft = Draft(account=account, sender=NUMBER, recipient="+46731234567", body="Sale", carrier=carrier)
+    message = accept(draft)
+    run_worker()
+    message = OutboundMessage.get_by_id(message.id)
+    assert message.status == Status.RECIPIENT_REJECTED
+    assert Account.get_by_id(account.id).balance == 100
+    entry = BlockEntry.get(BlockEntry.account == account)
+    assert (entry.phone, entry.source, entry.topic) == ("+46731234567", "carrier", "")
+    assert "21610" in ConsentEvent.get(ConsentEvent.phone == "+46731234567").text
+    again = accept(Draft(account=account, sender=NUMBER, recipient="+46731234567", body="Sale", carrier=carrier))
+    assert again.status == Status.RECIPIENT_REJECTED

@@ -172,7 +172,8 @@ class Twilio(CarrierAdapter):
         if 400 <= response.status_code < 500 and response.status_code != 429:
             api_code = str(_json(response).get("code"))
             if api_code in ERROR_MAP:
-                raise SendError(ERROR_MAP[api_code], f"Twilio {api_code}: {_json(response).get('message', '')}")
+                detail = f"Twilio {api_code}: {_json(response).get('message', '')}"
+                raise SendError(ERROR_MAP[api_code], detail, opt_out=api_code in OPT_OUT_ERRORS)
         raise_for_send_status(response)
         answer = _json(response)
         if not answer.get("sid"):

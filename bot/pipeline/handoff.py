@@ -42,7 +42,9 @@ from flask import Flask, current_app
 from peewee import Case, InterfaceError, OperationalError
 
 from bot import callbacks, carriers, metrics, rows
+from bot.blocklist import block
 from bot.carriers import CarrierAdapter, SendError, Submission, Submitted
+from bot.consent import Evidence
 from bot.db import replace_connection
 from bot.pipeline.outbound import advance, record
 from bot.pipeline.queue import enqueue_sends
@@ -323,7 +325,10 @@ def failed(message: OutboundMessage, exc: SendError, tag: str) -> str:
         log.warning("%s message=%s: outcome unknown after %s attempts, left handed off", tag, message.id, number)
         return "unknown"
     code = Status.DELIVERY_TO_GATEWAY_FAILED if exc.retryable else exc.code
-    advance(message.id, code, f"attempt {number}: {exc.detail}")
+    with db.atomic():
+        advance(message.id, code, f"attempt {number}: {exc.detail}")
+        if exc.opt_out:  # as a delivery report saying so would (bot/pipeline/reports.py)
+            block(message.account, message.recipient, "carrier", evidence=Evidence(text=f"{code} {exc.detail}"))
     log.warning("%s message=%s: failed for good: %s", tag, message.id, exc.detail)
     return "failed"
 
