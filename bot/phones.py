@@ -49,6 +49,14 @@ def to_e164(raw: str, region: str = "SE") -> str:
 
 def parse_valid(raw: str, region: str = "SE") -> phonenumbers.PhoneNumber:
     """The number `raw` names (see `to_e164`), or PhoneError(409)."""
+    number = parsed(raw, region)
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError(f"{raw!r} is not a valid phone number")
+    return number
+
+
+def parsed(raw: str, region: str) -> phonenumbers.PhoneNumber:
+    """The number `raw` names, not yet checked against the numbering plan, or PhoneError(409)."""
     text = (raw or "").strip()
     if EXTENSION.search(text):
         raise PhoneError(f"{raw!r} has an extension")
@@ -62,16 +70,21 @@ def parse_valid(raw: str, region: str = "SE") -> phonenumbers.PhoneNumber:
         raise PhoneError(f"{raw!r} is not a phone number") from exc
     if number.extension:
         raise PhoneError(f"{raw!r} has an extension")
-    if not phonenumbers.is_valid_number(number):
-        raise PhoneError(f"{raw!r} is not a valid phone number")
     return number
 
 
 def check_recipient(raw: str, region: str = "SE") -> str:
-    """E.164 of a recipient that can take an SMS; PhoneError 409 (invalid) or 410 (no SMS)."""
-    number = parse_valid(raw, region)
+    """E.164 of a recipient that can take an SMS; PhoneError 409 (invalid) or 410 (no SMS).
+
+    The number's type is worked out once: a number of no known type is what `is_valid_number` calls
+    invalid (it works the type out too), and a group send checks thousands of recipients at a time.
+    """
+    number = parsed(raw, region)
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        raise PhoneError(f"{raw!r} is not a valid phone number")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if phonenumbers.number_type(number) in NO_SMS_TYPES:
+    if kind in NO_SMS_TYPES:
         raise PhoneError(f"{e164} cannot receive SMS (fixed line, toll free or premium)", code=410)
     return e164
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 
+import phonenumbers
 import pytest
 
 from bot.phones import PhoneError, PhoneMaskingFilter, check_recipient, is_valid_sender, mask, sender_kind, to_e164
@@ -83,3 +85,24 @@ def test_logs_mask_all_but_the_last_four_digits(caplog):
     with caplog.at_level(logging.INFO, logger="smsbot.test-mask"):
         logger.info("reply to %s from %s, job %s", "+46731234567", "0700000001", "send-12")
     assert caplog.messages == ["reply to +*******4567 from ******0001, job send-12"]
+
+
+def test_a_recipient_is_invalid_exactly_when_phonenumbers_says_so():
+    """check_recipient works a number's type out once and calls a number of no known type invalid, as
+    `is_valid_number` does internally; this holds it to that over numbers of many regions."""
+    draw = random.Random(8)
+    regions = ["SE", "US", "GB", "DE", "FR", "IN", "BR", "NG", "AU", "CA", "JP", "ZA", "MX", "NO", "FI"]
+    for _ in range(3000):
+        region = draw.choice(regions)
+        raw = draw.choice(["+", "00", "0", ""]) + "".join(draw.choice("0123456789") for _ in range(draw.randint(6, 13)))
+        try:
+            international = "+" + raw[2:] if raw.startswith("00") else raw
+            valid = phonenumbers.is_valid_number(phonenumbers.parse(international, region))
+        except phonenumbers.NumberParseException:
+            valid = False
+        try:
+            check_recipient(raw, region)
+            refused = None
+        except PhoneError as exc:
+            refused = exc.code
+        assert (refused != 409) == valid, (raw, region)
