@@ -278,6 +278,33 @@ def test_enqueueing_and_the_sweeper_make_chunks_of_send_chunk(app, shop):
     assert [len(job.args[0]) for job in get_queue().jobs] == [4, 4, 2]
 
 
+@pytest.fixture
+def twilio_chunk(app, make_account, make_carrier, make_number, run_worker):  # type: ignore[no-untyped-def]
+    """Send `count` messages ("Hi 0", "Hi 1", …) as one chunk through a Twilio-shaped loopback carrier with
+    `faults` (a 1 s send timeout); returns the carrier (stopped) and the message ids."""
+    app.config["SEND_TIMEOUT_SECONDS"] = 1
+
+    def send(faults: Faults, count: int) -> tuple[LoopbackCarrier, list[int]]:
+        server = LoopbackCarrier(faults)
+        try:
+            account = make_account(name="Shop", balance=1000, price_per_segment=PRICE)
+            gateway = make_carrier("twilio", name="tw", url=server.url, username="AC1", secret="token")
+            make_number(account, gateway, "+46700000001")
+            with db.atomic():
+                drafts = [
+                    Draft(account, "+46700000001", f"+4673123{n:04d}", f"Hi {n}", carrier=gateway) for n in range(count)
+                ]
+                ids = [accept(draft).id for draft in drafts]
+            get_queue().empty()
+            assert enqueue_sends(ids)
+            run_worker()
+        finally:
+            server.stop()
+        return server, ids
+
+    return send
+
+
 @pytest.mark.parametrize(
     ("fault", "requests", "lookups", "detail"),
     [
@@ -285,33 +312,8 @@ def test_enqueueing_and_the_sweeper_make_chunks_of_send_chunk(app, shop):
         ("lost", 2, 2, "attempt 2: not at the carrier; sending"),  # not taken: looked up again, then sent
     ],
 )
-def test_a_twilio_chunk_with_unknown_answers_reconciles_each_message(
-    app, make_account, make_carrier, make_number, run_worker, fault, requests, lookups, detail
-):
-    server = LoopbackCarrier(Faults(script=(fault,), slow_seconds=1.5))
-    try:
-        app.config["SEND_TIMEOUT_SECONDS"] = 1
-        account = make_account(balance=1000, price_per_segment=PRICE)
-        gateway = make_carrier("twilio", name="tw", url=server.url, username="AC1", secret="token")
-        make_number(account, gateway, "+46700000001")
-        with db.atomic():
-            ids = [
-                accept(
-                    Draft(
-                        account=account,
-                        sender="+46700000001",
-                        recipient=f"+4673123{n:04d}",
-                        body=f"Hi {n}",
-                        carrier=gateway,
-                    )
-                ).id
-                for n in range(3)
-            ]
-        get_queue().empty()
-        assert enqueue_sends(ids)
-        run_worker()
-    finally:
-        server.stop()
+def test_a_twilio_chunk_with_unknown_answers_reconciles_each_message(twilio_chunk, fault, requests, lookups, detail):
+    server, ids = twilio_chunk(Faults(script=(fault,), slow_seconds=1.5), 3)
     for n, message_id in enumerate(ids):
         message = OutboundMessage.get_by_id(message_id)
         body = f"Hi {n}"
@@ -320,37 +322,13 @@ def test_a_twilio_chunk_with_unknown_answers_reconciles_each_message(
         assert detail in [e.detail for e in message.events]
         assert refunds(message_id) == 0
     assert server.lookups == lookups * len(ids)
-    assert Account.get_by_id(account.id).balance == 1000 - PRICE * len(ids)
+    assert Account.get(Account.name == "Shop").balance == 1000 - PRICE * len(ids)
 
 
-def test_a_chunks_lookups_at_twilio_are_made_together_not_one_after_another(
-    app, make_account, make_carrier, make_number, run_worker
-):
+def test_a_chunks_lookups_at_twilio_are_made_together_not_one_after_another(twilio_chunk):
     """Eight answers lost at once: eight look-ups of half a second each at the same time (one after another,
     a chunk of fifty with a carrier slow to list could outlast the send lease and be sent again)."""
-    server = LoopbackCarrier(Faults(script=("timeout",), slow_seconds=1.5, list_seconds=0.5))
-    try:
-        app.config["SEND_TIMEOUT_SECONDS"] = 1
-        account = make_account(balance=1000, price_per_segment=PRICE)
-        gateway = make_carrier("twilio", name="tw", url=server.url, username="AC1", secret="token")
-        make_number(account, gateway, "+46700000001")
-        with db.atomic():
-            drafts = [
-                Draft(
-                    account=account,
-                    sender="+46700000001",
-                    recipient=f"+4673123{n:04d}",
-                    body=f"Hi {n}",
-                    carrier=gateway,
-                )
-                for n in range(8)
-            ]
-            ids = [accept(draft).id for draft in drafts]
-        get_queue().empty()
-        assert enqueue_sends(ids)
-        run_worker()
-    finally:
-        server.stop()
+    server, ids = twilio_chunk(Faults(script=("timeout",), slow_seconds=1.5, list_seconds=0.5), 8)
     assert server.lookups == 8 and server.most_listing == 8
     for n, message_id in enumerate(ids):
         assert (server.requests[f"Hi {n}"], server.taken[f"Hi {n}"]) == (1, 1)
