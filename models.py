@@ -255,7 +255,7 @@ class OutboundMessage(BaseModel):
     price = BigIntegerField(default=0)
     status = IntegerField(default=101, index=True)
     reply_to = ForeignKeyField(InboundMessage, null=True, backref="replies", on_delete="SET NULL")
-    carrier = ForeignKeyField(Carrier, null=True, backref="outbound")
+    carrier = ForeignKeyField(Carrier, null=True, backref="outbound", index=False)  # (carrier, upstream_id) serves
     upstream_id = CharField(null=True)
     send_at = DateTimeField(null=True)
     validity_minutes = IntegerField(default=72 * 60)
@@ -281,7 +281,8 @@ class OutboundMessage(BaseModel):
 class MessageEvent(BaseModel):
     """One step of a message's history. A repeated (code, detail) is the same event: stored once."""
 
-    message = ForeignKeyField(OutboundMessage, backref="events", on_delete="CASCADE")
+    # Indexed by (message, code, detail) below: an index of its own would only cost every insert.
+    message = ForeignKeyField(OutboundMessage, backref="events", on_delete="CASCADE", index=False)
     code = IntegerField()
     at = DateTimeField(default=utcnow)
     detail = CharField(default="")

@@ -189,6 +189,14 @@ def audit_log(database: Database) -> None:
     database.create_tables([AuditEntry], safe=True)
 
 
+def redundant_indexes(database: Database) -> None:
+    """Drop the indexes whose column leads a unique index already: the event's message (message, code,
+    detail) and the message's carrier (carrier, upstream_id). Every event insert and every message
+    insert kept them up to date for lookups the other index serves."""
+    for name in ("message_event_message_id", "outbound_message_carrier_id"):
+        database.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, initial_schema),
     (2, tokens_and_conversations),
@@ -209,6 +217,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (19, consent_ledger),
     (20, schedules),
     (21, audit_log),
+    (22, redundant_indexes),
 ]
 
 
