@@ -99,7 +99,7 @@ def test_users_and_keys_are_recorded_without_secrets(client, shop, admin):
     assert (demoted["before"], demoted["after"]) == ({"role": "user"}, {"role": "viewer"})
     assert revoked["action"] == "apikey.revoke" and revoked["before"] == {"revoked_at": None}
     stored = json.dumps([list(row) for row in AuditEntry.select().tuples()], default=str)
-    assert secret.split("_")[2] not in stored and ApiKey.get_by_id(made.json["id"]).secret_hash not in stored
+    assert secret.split("_", 2)[2] not in stored and ApiKey.get_by_id(made.json["id"]).secret_hash not in stored
 
 
 def test_a_password_set_by_link_is_recorded_as_the_user_masked(client, shop, admin):

@@ -92,6 +92,28 @@ def test_carrier_4xx_is_a_final_rejection_with_refund(gateway, httpserver, run_w
     assert Account.get_by_id(account.id).balance == 1000
 
 
+def test_a_redirect_is_not_followed_and_the_message_is_a_gateway_error(gateway, httpserver, run_worker):
+    """A carrier answering 307 elsewhere: the POST goes nowhere else, and is not retried (it may be taken)."""
+    account, carrier = gateway
+    elsewhere = httpserver.url_for("/elsewhere")
+    httpserver.expect_request("/sms").respond_with_response(Response("", status=307, headers={"Location": elsewhere}))
+    message = queue_message(account, carrier)
+    run_worker()
+    assert [request.path for request, _ in httpserver.log] == ["/sms"]
+    assert OutboundMessage.get_by_id(message.id).status == Status.GATEWAY_ERROR
+
+
+def test_a_carrier_url_without_http_is_not_sent(gateway, run_worker):
+    account, carrier = gateway
+    carrier.url = "carrier.example/sms"
+    carrier.save()
+    message = queue_message(account, carrier)
+    run_worker()
+    assert OutboundMessage.get_by_id(message.id).status == Status.DELIVERY_TO_GATEWAY_FAILED
+    assert any("not sent: no http(s) URL" in event.detail for event in MessageEvent.select())
+    assert Account.get_by_id(account.id).balance == 1000  # refunded: it never left us
+
+
 def test_two_jobs_for_one_message_send_it_once(gateway, httpserver, run_worker):
     account, carrier = gateway
     httpserver.expect_request("/sms").respond_with_response(accepted())
