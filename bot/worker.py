@@ -35,11 +35,22 @@ from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 
-from bot.pipeline.queue import get_queue
+from bot.pipeline.queue import PreciseRegistry, get_queue
 from bot.redis_conn import get_redis
 
 log = logging.getLogger("smsbot.worker")
 LOST = (RedisConnectionError, RedisTimeoutError)
+
+
+class PreciseScheduler(RQScheduler):
+    """RQ's scheduler reading its registries to the microsecond (`PreciseRegistry`)."""
+
+    def prepare_registries(self, queue_names: Any = None) -> None:
+        super().prepare_registries(queue_names)
+        self._scheduled_job_registries = [
+            PreciseRegistry(registry.name, connection=self.connection, serializer=self.serializer)
+            for registry in self._scheduled_job_registries
+        ]
 
 
 class Timers:
@@ -48,7 +59,7 @@ class Timers:
     def __init__(self, app: Flask, connection: Redis, queue_name: str, owner: str, *, sweep: bool) -> None:
         self.app, self.connection, self.queue_name, self.owner = app, connection, queue_name, owner
         self.sweep_enabled = sweep
-        self.scheduler = RQScheduler([queue_name], connection=connection, name=owner)
+        self.scheduler = PreciseScheduler([queue_name], connection=connection, name=owner)
         self.next_tick = 0.0
         self.next_sweep_try = 0.0
 

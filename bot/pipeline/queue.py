@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.registry import ScheduledJobRegistry
 
 from bot.db import at_commit
 from bot.redis_conn import get_redis
@@ -24,6 +26,31 @@ def get_queue() -> Queue:
     if name not in queues:
         queues[name] = Queue(name, connection=get_redis(app))
     return queues[name]
+
+
+class PreciseRegistry(ScheduledJobRegistry):
+    """RQ's registry of scheduled jobs, to the microsecond: RQ scores a job by whole seconds and moves
+    it once the whole second has begun, so a job for 12:00:01.7 went at 12:00:01.0. A paced group
+    (bot/pipeline/governor.py) then came up to a second before its moment, was refused by the window and
+    went round again; a retry after half a second went at once."""
+
+    def schedule(self, job, scheduled_datetime: datetime, pipeline=None):  # type: ignore[no-untyped-def]
+        if scheduled_datetime.tzinfo is None:
+            scheduled_datetime = scheduled_datetime.replace(tzinfo=UTC)  # ours are UTC (RQ assumes local)
+        return (pipeline if pipeline is not None else self.connection).zadd(
+            self.key, {job.id: scheduled_datetime.timestamp()}
+        )
+
+    def get_jobs_to_schedule(self, timestamp: float | None = None, chunk_size: int = 1000) -> list[str]:
+        return super().get_jobs_to_schedule(time.time(), chunk_size)  # type: ignore[arg-type]
+
+
+def enqueue_at(queue: Queue, at: datetime, func: str, *args: object, **options: object) -> None:
+    """`queue.enqueue_at`, its moment kept to the microsecond (`PreciseRegistry`), in one transaction."""
+    with queue.connection.pipeline() as pipe:
+        job = queue.enqueue_at(at.replace(tzinfo=UTC), func, *args, pipeline=pipe, **options)
+        PreciseRegistry(queue=queue).schedule(job, at, pipeline=pipe)
+        pipe.execute()
 
 
 def send_job_id(message_id: int) -> str:
@@ -62,7 +89,7 @@ def enqueue_sends(
         }
         try:
             if send_at and send_at > now:
-                get_queue().enqueue_at(send_at.replace(tzinfo=UTC), SEND_JOB, chunk, reserved, **options)
+                enqueue_at(get_queue(), send_at, SEND_JOB, chunk, reserved, **options)
             else:
                 get_queue().enqueue(SEND_JOB, chunk, reserved, **options)
         except RedisError as exc:
@@ -110,7 +137,7 @@ def enqueue_job(func: str, *args: object, at: datetime | None = None, job_id: st
     options = {"job_id": job_id, "result_ttl": 600, "failure_ttl": 7 * 24 * 3600}
     try:
         if at is not None and at > utcnow():
-            queue.enqueue_at(at.replace(tzinfo=UTC), func, *args, **options)
+            enqueue_at(queue, at, func, *args, **options)
         else:
             queue.enqueue(func, *args, **options)
     except RedisError as exc:
