@@ -1,17 +1,22 @@
 """Pacing: a carrier's messages-per-second cap holds across two real worker processes, and nothing waits
-on a sleeping worker: each message is re-scheduled for its own moment."""
+on a sleeping worker: each message is re-scheduled for its own moment, kept to the microsecond."""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
+from datetime import UTC, datetime
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from bot.pipeline.outbound import Draft, accept
+from bot.pipeline.queue import enqueue_at, get_queue
 from bot.pipeline.statuses import Status
+from bot.redis_conn import get_redis
+from bot.worker import PreciseScheduler
 from models import OutboundMessage, db
 
 CAP = 5
@@ -59,3 +64,19 @@ def delivered() -> int:
     db.close()
     db.connect()
     return OutboundMessage.select().where(OutboundMessage.status == Status.DELIVERED_TO_GATEWAY).count()
+
+
+def test_a_scheduled_job_is_moved_at_its_moment_not_when_its_second_begins(app):
+    """RQ keeps whole seconds: a job for hh:mm:01.8 went at hh:mm:01.0. A paced group must not go early."""
+    queue = get_queue()
+    queue.empty()
+    second = math.floor(time.time()) + 1
+    enqueue_at(queue, datetime.fromtimestamp(second + 0.8, UTC).replace(tzinfo=None), "bench.noop.noop")
+    scheduler = PreciseScheduler([queue.name], connection=get_redis(app))
+    scheduler.prepare_registries([queue.name])
+    time.sleep(max(0.0, second + 0.2 - time.time()))  # its second has begun, its moment has not come
+    scheduler.enqueue_scheduled_jobs()
+    assert queue.count == 0
+    time.sleep(max(0.0, second + 0.85 - time.time()))
+    scheduler.enqueue_scheduled_jobs()
+    assert queue.count == 1
