@@ -2,7 +2,8 @@
 
 A send job hands off a chunk of messages it has claimed together (bot/pipeline/jobs.py). The clean path is
 written in bulk: one insert of the SENDING events, one write-ahead update, the submissions made concurrently
-by a small pool of threads doing only the HTTP (each with its keep-alive session, bot/carriers.py), then,
+by a small pool of threads doing only the HTTP (each with its keep-alive connections, bot/carriers.py; the
+look-ups at a carrier without an idempotency key go on the same threads, a chunk's all at once), then,
 for the messages the carrier took, their upstream ids, statuses and events in one transaction of a few
 statements. Every other outcome goes through the per-message steps below, on the job's thread.
 
@@ -189,7 +190,7 @@ _pool_lock = threading.Lock()
 
 
 def pool() -> ThreadPoolExecutor:
-    """The process's submission threads, started on first use (after any fork), each keeping its session."""
+    """The process's submission threads, started on first use (after any fork), each keeping its connections."""
     global _pool
     with _pool_lock:
         if _pool is None:
