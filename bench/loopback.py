@@ -210,12 +210,10 @@ class Reporter:
                     connections.pop(url.netloc).close()
 
     def post(self, connection: http.client.HTTPConnection, path: str, upstream_id: str) -> None:
-        from bot.signing import HEADER, sign
+        from bot.signing import json_headers
 
         body = json.dumps({"id": upstream_id, "stat": "DELIVRD", "err": "000"}).encode()
-        connection.request(
-            "POST", path, body=body, headers={"Content-Type": "application/json", HEADER: sign(self.secret, body)}
-        )
+        connection.request("POST", path, body=body, headers=json_headers(self.secret, body))
         response = connection.getresponse()
         answer = response.read()
         if response.status != 200:

@@ -68,7 +68,7 @@ def bench_number(run: str) -> str:
 
 
 def main(total: int = 2000, workers: int = 8, rounds: int = 3) -> None:
-    from bot.signing import sign
+    from bot.signing import json_headers
 
     run = str(time.time_ns() // 1000)
     with tempfile.TemporaryDirectory() as folder:
@@ -94,7 +94,7 @@ def main(total: int = 2000, workers: int = 8, rounds: int = 3) -> None:
 
         def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
             body = json.dumps(payload).encode()
-            return body, {"Content-Type": "application/json", "X-Smsbot-Signature": sign(SECRET, body)}
+            return body, json_headers(SECRET, body)
 
         def inbound(text: str, tag: str) -> Body:
             return lambda n: signed(

@@ -26,12 +26,12 @@ TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 def measure(client, path: str, make_body: Callable[[int], dict], total: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """(CPU milliseconds, statements) per request over `total` requests, after a short warm-up."""
-    from bot.signing import sign
+    from bot.signing import json_headers
     from models import db
 
     def post(n: int) -> None:
         body = json.dumps(make_body(n)).encode()
-        headers = {"Content-Type": "application/json", "X-Smsbot-Signature": sign(SECRET, body)}
+        headers = json_headers(SECRET, body)
         response = client.post(path, data=body, headers=headers)
         assert response.status_code == 200, response.get_data(as_text=True)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Flask, Response, request
-from peewee import Database, InterfaceError, OperationalError
+from peewee import Database, InterfaceError, ModelSelect, OperationalError
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
@@ -30,6 +30,7 @@ from models import db
 log = logging.getLogger("smsbot.db")
 AtCommit = TypeVar("AtCommit", bound=Callable[[], None])
 _commits = threading.local()
+_request_checkout = threading.local()  # set while a web request takes its connection (PooledPostgres._is_closed)
 
 
 def commits() -> int:
@@ -47,7 +48,7 @@ class PooledPostgres(PooledPostgresqlDatabase):
     def _is_closed(self, conn) -> bool:  # type: ignore[no-untyped-def]
         """At check-out: peewee's test (`SELECT 1` on an idle connection), or for a web request, which runs
         again on a lost connection, only what the driver knows without a round trip."""
-        if not getattr(_commits, "retried", False):
+        if not getattr(_request_checkout, "active", False):
             return bool(super()._is_closed(conn))
         return bool(conn.closed) or not self._adapter.is_connection_reusable(conn)
 
@@ -135,6 +136,12 @@ def retry_lost_connection(app: Flask) -> None:
     app.full_dispatch_request = dispatch_again_on_lost_connection  # type: ignore[method-assign]
 
 
+def for_update(query: ModelSelect, lock: str = "FOR UPDATE") -> ModelSelect:
+    """`query` locking its rows until the commit on PostgreSQL; SQLite has no row locks (its write
+    transactions are serial) and peewee refuses FOR UPDATE there."""
+    return query.for_update(lock) if db.for_update else query
+
+
 def init_app(app: Flask) -> None:
     """Bind the models to the configured database and scope connections to each request."""
     db.initialize(make_database(database_url(app)))
@@ -142,11 +149,11 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def open_connection() -> None:
-        _commits.retried = True  # `retry_lost_connection`: the check-out need not ping
+        _request_checkout.active = True  # `retry_lost_connection`: the check-out need not ping
         try:
             db.connect(reuse_if_open=True)
         finally:
-            _commits.retried = False
+            _request_checkout.active = False
 
     @app.teardown_appcontext
     def close_connection(_exc: BaseException | None) -> None:

@@ -71,6 +71,7 @@ from peewee import IntegrityError
 
 from bot import spreadsheet, templates
 from bot.contacts import contact_for
+from bot.db import for_update
 from bot.pipeline.inbound import Conversation
 from bot.prepared import Prepared
 from models import Contact, Keyword, VirtualNumber, db, utcnow
@@ -287,8 +288,7 @@ def finish(session: Session, outcome: str) -> None:
 
 
 def active_locked(key: str) -> Any:
-    query = Session.select().where(Session.active_key == key)  # unique: one row at most
-    return query.for_update() if db.for_update else query
+    return for_update(Session.select().where(Session.active_key == key))  # unique: one row at most
 
 
 ACTIVE = Prepared(active_locked, [Session.active_key])  # read for every inbound routed

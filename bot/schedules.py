@@ -21,6 +21,7 @@ from peewee import fn
 
 from bot import audit, phones, recurrence
 from bot.contacts import group_named
+from bot.db import for_update
 from bot.pipeline import segments
 from bot.pipeline.outbound import Draft
 from bot.pipeline.sending import Send, SendRefused, check, send_to_group
@@ -220,7 +221,7 @@ def run(schedule_id: int, now: datetime) -> Run | None:
     """Claim the schedule's due run and make its batch, in one transaction; None when it is not due."""
     with db.atomic():
         query = Schedule.select().where(Schedule.id == schedule_id)
-        schedule = (query.for_update() if db.for_update else query).get_or_none()
+        schedule = for_update(query).get_or_none()
         if schedule is None or schedule.next_run_at is None or schedule.next_run_at > now:
             return None
         due_at, account = schedule.next_run_at, schedule.account

@@ -25,7 +25,12 @@ def account_secret(account_id: int) -> str:
 
 def signed_json(account_id: int, body: bytes) -> dict[str, str]:
     """The headers of a JSON body we POST to an account's own URL, signed with its account secret."""
-    return {"Content-Type": "application/json", HEADER: sign(account_secret(account_id), body)}
+    return json_headers(account_secret(account_id), body)
+
+
+def json_headers(secret: str, body: bytes) -> dict[str, str]:
+    """The headers of a JSON body signed with `secret` (as a generic carrier and we sign them)."""
+    return {"Content-Type": "application/json", HEADER: sign(secret, body)}
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:

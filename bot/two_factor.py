@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from bot import audit, totp
+from bot.db import for_update
 from models import User, db
 
 
@@ -39,7 +40,7 @@ def check(user: User, code: str) -> bool:
     """
     with db.atomic():
         query = User.select().where(User.id == user.id)
-        fresh = (query.for_update() if db.for_update else query).get()
+        fresh = for_update(query).get()
         step = totp.accepted_step(fresh.totp_secret, code, time.time(), fresh.totp_last_step)
         if step is not None:
             User.update(totp_last_step=step).where(User.id == user.id).execute()

@@ -109,11 +109,7 @@ class Generic(CarrierAdapter):
                 "status_url": submission.status_url,
             }
         ).encode()
-        headers = {
-            "Content-Type": "application/json",
-            signing.HEADER: signing.sign(carrier.secret, body),
-            "Idempotency-Key": str(submission.message_id),
-        }
+        headers = {**signing.json_headers(carrier.secret, body), "Idempotency-Key": str(submission.message_id)}
         response = http_post(
             carrier.url, data=body, headers=headers, timeout=current_app.config["SEND_TIMEOUT_SECONDS"]
         )

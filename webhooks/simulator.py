@@ -86,6 +86,6 @@ def report_back(status_url: str, secret: str, upstream_id: str, trail: list[int]
     """Post each delivery report of `trail` to our status webhook, signed, as the carrier would."""
     for code in trail:
         body = json.dumps({"id": upstream_id, "status": int(code)}).encode()
-        headers = {"Content-Type": "application/json", signing.HEADER: signing.sign(secret, body)}
+        headers = signing.json_headers(secret, body)
         answer = requests.post(status_url, data=body, headers=headers, timeout=10)
         answer.raise_for_status()

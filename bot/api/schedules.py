@@ -10,6 +10,7 @@ from bot.api import owned, shapes
 from bot.api.paging import page
 from bot.api.schema import route
 from bot.api.serialize import iso
+from bot.db import for_update
 from bot.errors import ApiError
 from models import Group, Schedule, ScheduleRun, db, utcnow
 
@@ -103,7 +104,7 @@ def get_schedule(schedule_id: int) -> dict:
 def patch_schedule(schedule_id: int, body: dict) -> dict:
     with db.atomic():
         query = Schedule.select().where((Schedule.id == schedule_id) & (Schedule.account == g.account.id))
-        row = (query.for_update() if db.for_update else query).get_or_none()  # not while a run claims it
+        row = for_update(query).get_or_none()  # not while a run claims it
         if row is None:
             raise ApiError(404, "not_found", f"no schedule {schedule_id}")
         try:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.db import for_update
 from bot.pipeline.statuses import Status
 from bot.pipeline.validation import Rejected
 from bot.prepared import Prepared
-from models import Account, db
+from models import Account
 
 if TYPE_CHECKING:
     from bot.pipeline.outbound import Staged
@@ -78,4 +79,4 @@ def balances(account_ids: set[int]) -> dict[int, int]:
     if not account_ids:
         return {}
     query = Account.select(Account.id, Account.balance).where(Account.id.in_(account_ids)).order_by(Account.id)
-    return dict((query.for_update("FOR NO KEY UPDATE") if db.for_update else query).tuples())
+    return dict(for_update(query, "FOR NO KEY UPDATE").tuples())

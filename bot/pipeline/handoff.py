@@ -38,8 +38,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from flask import Flask, current_app
+from flask import current_app
 from peewee import Case, InterfaceError, OperationalError
 
 from bot import callbacks, carriers, metrics, rows
@@ -54,6 +55,7 @@ from bot.pipeline.statuses import Status, predecessors
 from models import Carrier, MessageEvent, OutboundMessage, PendingReport, db, utcnow
 
 log = logging.getLogger("smsbot.jobs")
+T = TypeVar("T")
 ANSWER_TRIES = 3  # recording the carrier's answer: the first try and two on fresh connections
 
 
@@ -90,7 +92,7 @@ def hand_off(message_ids: list[int], tag: str) -> dict[int, str]:
         except Exception as exc:
             outcomes[message.id] = internal_error(message, exc, tag)
     earlier = [a for a in attempts if a.message.unconfirmed_since and not a.adapter.honours_idempotency_key]
-    listed = lists_of([(a, a.message.unconfirmed_since) for a in earlier])
+    listed = lists_of(earlier, lambda a: a.message.unconfirmed_since)
     ready: list[Attempt] = []
     for attempt in attempts:
         message = attempt.message
@@ -109,8 +111,8 @@ def hand_off(message_ids: list[int], tag: str) -> dict[int, str]:
     write_ahead(ready)
     submitted = list(zip(ready, submit_all(ready), strict=True))
     outcomes.update(answered_all([(a, outcome) for a, outcome in submitted if isinstance(outcome, Submitted)], tag))
-    unsure = [(a, a.since) for a, o in submitted if isinstance(o, SendError) and must_reconcile(a, o)]
-    listed = lists_of(unsure)
+    unsure = [a for a, o in submitted if isinstance(o, SendError) and must_reconcile(a, o)]
+    listed = lists_of(unsure, lambda a: a.since)
     for attempt, outcome in submitted:  # the answers taken are recorded first, whatever happens next
         if not isinstance(outcome, Submitted):
             listing = listed.get(attempt.message.id)
@@ -199,16 +201,30 @@ def pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def submit_all(attempts: list[Attempt]) -> list[Submitted | BaseException]:
-    """Submit concurrently; each outcome is the carrier's answer or the exception the submission raised.
-
-    The threads do only the HTTP (in an app context, for the adapters' settings); the send latency
-    metric is observed here afterwards, in one Redis round trip.
-    """
+def on_threads(work: Callable[[Attempt], T], attempts: list[Attempt]) -> list[tuple[T | Exception, float]]:
+    """`work` for each attempt on the submission threads, all at once, in an app context (for the
+    adapters' settings): what it returned or the exception it raised, and the seconds it took. The
+    threads do only HTTP: what the answers mean is decided on the job's thread."""
     if not attempts:
         return []
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    timed = list(pool().map(lambda attempt: submit_one(app, attempt), attempts))
+
+    def run(attempt: Attempt) -> tuple[T | Exception, float]:
+        started = time.perf_counter()
+        with app.app_context():
+            try:
+                result: T | Exception = work(attempt)
+            except Exception as exc:
+                result = exc
+        return result, time.perf_counter() - started
+
+    return list(pool().map(run, attempts))
+
+
+def submit_all(attempts: list[Attempt]) -> list[Submitted | Exception]:
+    """Submit concurrently; each outcome is the carrier's answer or the exception the submission raised.
+    The send latency metric is observed afterwards, in one Redis round trip."""
+    timed = on_threads(lambda a: a.adapter.submit(a.carrier, a.submission), attempts)
     metrics.observe_many(
         "send",
         [
@@ -219,17 +235,7 @@ def submit_all(attempts: list[Attempt]) -> list[Submitted | BaseException]:
     return [outcome for outcome, _ in timed]
 
 
-def submit_one(app: Flask, attempt: Attempt) -> tuple[Submitted | BaseException, float]:
-    started = time.perf_counter()
-    with app.app_context():
-        try:
-            outcome: Submitted | BaseException = attempt.adapter.submit(attempt.carrier, attempt.submission)
-        except Exception as exc:
-            outcome = exc
-    return outcome, time.perf_counter() - started
-
-
-def settle(attempt: Attempt, error: BaseException, tag: str, listing: Listing | None) -> str:
+def settle(attempt: Attempt, error: Exception, tag: str, listing: Listing | None) -> str:
     """A submission that did not simply succeed: reconcile (with the carrier's `listing`, when it must),
     retry, give up or record."""
     message = attempt.message
@@ -256,9 +262,10 @@ def must_reconcile(attempt: Attempt, exc: SendError) -> bool:
 
 
 def reconcile(attempt: Attempt, exc: SendError, listing: Listing | None) -> Submitted:
-    """After a failed submission: look a "maybe sent" one up in the carrier's `listing`; else raise."""
+    """After a failed submission: look a "maybe sent" one up in the carrier's `listing` (there is one
+    exactly when it `must_reconcile`); else raise."""
     message, number = attempt.message, attempt.message.attempts
-    if must_reconcile(attempt, exc) and listing is not None:
+    if listing is not None:
         record(message, Status.SENDING, f"attempt {number}: {exc.detail}; reconciling")
         found = look_up(attempt, listing)
         if found:
@@ -272,23 +279,12 @@ def reconcile(attempt: Attempt, exc: SendError, listing: Listing | None) -> Subm
 Listing = list[Submitted] | Exception  # a carrier's messages like one of ours, or why it could not say
 
 
-def lists_of(wanted: list[tuple[Attempt, datetime | None]]) -> dict[int, Listing]:
-    """Each attempt's look-up at its carrier (`find_submitted`, the messages like it since the moment
-    given), made concurrently by the submission threads: a chunk of look-ups takes as long as a chunk of
-    submissions, well inside the send lease, instead of one carrier timeout per message in turn."""
-    if not wanted:
-        return {}
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    def ask(item: tuple[Attempt, datetime | None]) -> Listing:
-        attempt, since = item
-        with app.app_context():
-            try:
-                return attempt.adapter.find_submitted(attempt.carrier, attempt.submission, since)
-            except Exception as exc:  # raised on the job's thread, where the message's outcome is decided
-                return exc
-
-    return {attempt.message.id: found for (attempt, _), found in zip(wanted, pool().map(ask, wanted), strict=True)}
+def lists_of(wanted: list[Attempt], since: Callable[[Attempt], datetime | None]) -> dict[int, Listing]:
+    """Each attempt's look-up at its carrier (`find_submitted`, the messages like it since `since`), all
+    at once on the submission threads: a chunk of look-ups takes as long as a chunk of submissions, well
+    inside the send lease, instead of one carrier timeout per message in turn."""
+    listings = on_threads(lambda a: a.adapter.find_submitted(a.carrier, a.submission, since(a)), wanted)
+    return {attempt.message.id: listing for attempt, (listing, _) in zip(wanted, listings, strict=True)}
 
 
 def look_up(attempt: Attempt, listing: Listing) -> Submitted | None:

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from flask import current_app
-from peewee import IntegrityError, ModelSelect
+from peewee import IntegrityError
 
 from bot import callbacks, inputguard, links, phones, rows
+from bot.db import for_update
 from bot.pipeline import segments
 from bot.pipeline.funding import fund
 from bot.pipeline.governor import QuietHours, quiet_until
@@ -328,11 +329,6 @@ LOCKED_COLUMNS = (
     OutboundMessage.carrier,
     OutboundMessage.upstream_id,
 )
-
-
-def for_update(query: ModelSelect) -> ModelSelect:
-    """`query` locking its rows until the commit on PostgreSQL (SQLite's write transactions are serial)."""
-    return query.for_update() if db.for_update else query
 
 
 LOCKED = Prepared(

@@ -21,7 +21,8 @@ from peewee import IntegrityError
 from bot.blocklist import block
 from bot.carriers import StatusReport
 from bot.consent import Evidence
-from bot.pipeline.outbound import LOCKED_COLUMNS, advance_locked, for_update, locked
+from bot.db import for_update
+from bot.pipeline.outbound import LOCKED_COLUMNS, advance_locked, locked
 from bot.prepared import Prepared
 from models import Carrier, OutboundMessage, PendingReport, db, utcnow
 
