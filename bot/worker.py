@@ -9,7 +9,9 @@ Timers, checked every WORKER_TICK_SECONDS while idle (and between jobs):
 - the scheduler (jobs due by `enqueue_at`, RQ Retry intervals) is moved by whichever worker holds RQ's
   scheduler lock for the queue; we hold it with a TTL of SCHEDULER_LOCK_SECONDS, refreshed every tick,
   so a killed holder is replaced within that time (RQ's own scheduler process holds it for 61 s and
-  other workers look only every 10 minutes).
+  other workers look only every 10 minutes). The holder also wakes at the moment of the next scheduled
+  job when that comes before the next tick (`Timers.wait`): a paced group goes at its moment, not up to
+  a tick after it.
 - the outbox sweep (`bot.pipeline.jobs.sweep`) runs in the worker that takes the sweep lock, a Redis key that
   expires after SWEEP_INTERVAL_SECONDS and is never released: one sweep per interval across all workers,
   and a Redis restarted empty only means the next tick takes the lock again. While Redis is down no
@@ -30,7 +32,7 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
@@ -62,6 +64,7 @@ class Timers:
         self.scheduler = PreciseScheduler([queue_name], connection=connection, name=owner)
         self.next_tick = 0.0
         self.next_sweep_try = 0.0
+        self.next_due = float("inf")  # monotonic time of the earliest scheduled job, as last read
 
     @property
     def scheduler_key(self) -> str:
@@ -73,7 +76,7 @@ class Timers:
 
     def tick(self) -> None:
         now = time.monotonic()
-        if now < self.next_tick:
+        if now < min(self.next_tick, self.next_due):
             return
         self.next_tick = now + self.app.config["WORKER_TICK_SECONDS"]
         self.move_scheduled_jobs()
@@ -84,9 +87,17 @@ class Timers:
         """Enqueue the scheduled jobs that are due, if this worker holds (or takes) the scheduler lock."""
         ttl = self.app.config["SCHEDULER_LOCK_SECONDS"]
         if acquire_or_refresh_lock(self.connection, self.scheduler_key, self.owner, ttl) == "taken":
+            self.next_due = float("inf")
             return
         self.scheduler.prepare_registries([self.queue_name])
         self.scheduler.enqueue_scheduled_jobs()
+        earliest = self.connection.zrange(self.scheduler._scheduled_job_registries[0].key, 0, 0, withscores=True)
+        self.next_due = time.monotonic() + earliest[0][1] - time.time() if earliest else float("inf")
+
+    def wait(self, longest: float) -> float:
+        """How long an idle worker may block on its queue: until the next scheduled job is due, at most
+        `longest` (a job scheduled meanwhile by another process is seen at the next tick)."""
+        return max(0.001, min(longest, self.next_due - time.monotonic()))
 
     def sweep_if_due(self) -> None:
         """Sweep once per interval: whoever sets the lock key first sweeps; the key's TTL is the interval."""
@@ -109,6 +120,18 @@ class Timers:
             release_lock(self.connection, self.scheduler_key, self.owner)
 
 
+def timed(queue_class: type[Queue], timers: Timers) -> type[Queue]:
+    """`queue_class`, its blocking pop cut short when a scheduled job falls due (`Timers.wait`): RQ passes
+    the same timeout to every pop of an idle spell."""
+
+    class TimedQueue(queue_class):  # type: ignore[valid-type, misc]
+        @classmethod
+        def dequeue_any(cls, queues, timeout, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return super().dequeue_any(queues, None if timeout is None else timers.wait(timeout), *args, **kwargs)
+
+    return TimedQueue
+
+
 class Worker(SimpleWorker):
     """A SimpleWorker that wakes every tick for its timers and, when Redis goes away, stops quietly (no
     traceback) with `redis_lost` set, for `run_worker` to wait and start a fresh one."""
@@ -121,6 +144,8 @@ class Worker(SimpleWorker):
         self.in_timers = False
         self.timers = Timers(app, self.connection, self.queues[0].name, self.name, sweep=not burst)
         self.scheduling = with_scheduler
+        if with_scheduler:
+            self.queue_class = timed(self.queue_class, self.timers)
 
     @property
     def dequeue_timeout(self) -> float:  # type: ignore[override]
@@ -169,6 +194,14 @@ class Worker(SimpleWorker):
     def execute_job(self, job: Any, queue: Any) -> None:
         try:
             super().execute_job(job, queue)
+        except LOST as exc:
+            self.lose(exc)
+
+    def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
+        """RQ retries a lost connection while it waits on the queue, but not when marking the worker idle
+        first: that error would end `work` as "an unhandled exception", and the worker process with it."""
+        try:
+            return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
         except LOST as exc:
             self.lose(exc)
 

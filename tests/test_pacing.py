@@ -10,13 +10,15 @@ import time
 from datetime import UTC, datetime
 
 from pytest_httpserver import HTTPServer
+from rq.job import Job
+from rq.registry import FinishedJobRegistry
 from werkzeug import Request, Response
 
 from bot.pipeline.outbound import Draft, accept
 from bot.pipeline.queue import enqueue_at, get_queue
 from bot.pipeline.statuses import Status
 from bot.redis_conn import get_redis
-from bot.worker import PreciseScheduler
+from bot.worker import PreciseScheduler, Worker
 from models import OutboundMessage, db
 
 CAP = 5
@@ -80,3 +82,19 @@ def test_a_scheduled_job_is_moved_at_its_moment_not_when_its_second_begins(app):
     time.sleep(max(0.0, second + 0.85 - time.time()))
     scheduler.enqueue_scheduled_jobs()
     assert queue.count == 1
+
+
+def test_an_idle_worker_moves_a_scheduled_job_at_its_moment_not_at_its_next_tick(app):
+    """The scheduler holder blocks on the queue only until the next scheduled job is due: with a 2 s
+    tick, a paced group due in 0.6 s still goes within a few milliseconds of its moment."""
+    app.config["WORKER_TICK_SECONDS"] = 2.0
+    queue = get_queue()
+    queue.empty()
+    moment = time.time() + 0.6
+    enqueue_at(queue, datetime.fromtimestamp(moment, UTC).replace(tzinfo=None), "bench.noop.noop")
+    worker = Worker([queue], connection=get_redis(app), app=app, burst=False, with_scheduler=True)
+    worker.work(burst=False, max_jobs=1, logging_level="WARNING")
+    (job_id,) = FinishedJobRegistry(queue=queue).get_job_ids()
+    started = Job.fetch(job_id, connection=queue.connection).started_at
+    late = (started if started.tzinfo else started.replace(tzinfo=UTC)).timestamp() - moment
+    assert 0 <= late < 0.3, late

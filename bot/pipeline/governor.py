@@ -11,7 +11,10 @@
   group re-scheduled as one job for its first moment; a group takes its slots with one script call.
   The window is PACING_WINDOW_SECONDS (1.1): a tenth of a second of margin for the time between taking
   a slot and the carrier seeing the request, so the carrier's own one-second count stays within the cap
-  when our requests travel unevenly.
+  when our requests travel unevenly. Groups are reserved a whole window apart, but a group takes its
+  slots from a window LATE_SLACK_SECONDS shorter: a group that ran a few milliseconds late must not
+  make the next one, on time, find its slots still taken, be refused and go round the scheduler again,
+  which pushed every later group back (44 msg/s at a cap of 50 instead of 45.5).
 - **Quiet hours**: an account's `{"start": "HH:MM", "end": "HH:MM"}` window, judged in the recipient's
   local time from `phonenumbers.timezone`. A number with several zones is held while any of them is
   quiet, until a moment when none is. Where the zones' quiet windows cover the whole day (a country that
@@ -32,6 +35,8 @@ from redis import Redis
 
 from bot.pipeline.statuses import Status
 from models import Carrier, OutboundMessage
+
+LATE_SLACK_SECONDS = 0.02
 
 WINDOW_SCRIPT = """
 local t = redis.call('TIME')
@@ -143,7 +148,7 @@ def pace(redis: Redis, message_ids: list[int], reserved: bool) -> Paced:
             later.extend((wait, group) for wait, group in groups if wait > timedelta(milliseconds=10))
             ids = due[0] if due else []
         if ids:
-            slots = take_slots(redis, carrier_id, mps, len(ids), window)
+            slots = take_slots(redis, carrier_id, mps, len(ids), window - LATE_SLACK_SECONDS)
             now.extend(ids[: slots.granted])
             if slots.granted < len(ids):
                 later.append((slots.retry_after, ids[slots.granted :]))
