@@ -16,5 +16,6 @@ def continue_conversation(conversation: Conversation, _message: Parsed) -> Outco
     session = flows.running(conversation.number, conversation.phone)
     if session is None:
         return None
+    conversation.store()
     outcome = flows.answer(conversation, session)
     return Outcome(keyword=session.keyword.word.upper(), action="flow", outcome=outcome)

@@ -83,5 +83,6 @@ def custom_keyword(conversation: Conversation, message: Parsed) -> Outcome | Non
     if found is None or found[0].action not in ACTIONS:
         return None
     keyword, phrase = found
+    conversation.store()
     outcome = ACTIONS[keyword.action](conversation, keyword, message, len(phrase.split()))
     return Outcome(keyword=keyword.word.upper(), action=keyword.action, outcome=outcome)

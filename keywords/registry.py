@@ -3,13 +3,15 @@
 Groups run in order and the first handler that answers wins (SPEC §4). A handler is called with the
 Conversation and the Parsed body and returns an Outcome, or None to let the next one try. Word-tagged
 handlers are only tried when the body starts with one of their words (case and accents ignored:
-keywords/text.py `fold`); `when` adds a condition.
+keywords/text.py `fold`); `when` adds a condition. The inbound row is stored before a word-tagged handler
+runs; a handler that decides itself stores it (`Conversation.store`) before it writes anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from types import ModuleType
 
 from bot.pipeline.inbound import Conversation, Outcome
@@ -27,6 +29,12 @@ class Spec:
     group: int
     words: tuple[str, ...]
     when: Condition | None
+
+    @cached_property
+    def first_words(self) -> frozenset[str]:
+        """The first word of each phrase: a body whose first word is not one of them cannot match, so most
+        messages skip the handler with one set lookup instead of trying dozens of phrases."""
+        return frozenset(phrase.split()[0] for phrase in self.words)
 
 
 def handles(*words: str, group: int, when: Condition | None = None) -> Callable[[HandlerFunc], HandlerFunc]:
@@ -47,6 +55,9 @@ class Handler:
     def matched_word(self, message: Parsed) -> str | None:
         if not self.spec.words:
             return ""
+        first = message.first_folded(1)
+        if not first or first[0] not in self.spec.first_words:
+            return None
         return next((word for word in self.spec.words if message.starts_with_folded(word)), None)
 
 
@@ -79,6 +90,8 @@ class Router:
             word = handler.matched_word(message)
             if word is None or (handler.spec.when and not handler.spec.when(conversation, message)):
                 continue
+            if word:
+                conversation.store()  # a handler of its own words acts: see Conversation.store
             outcome = handler.func(conversation, message)
             if outcome is not None:
                 return outcome if outcome.keyword or not word else replace(outcome, keyword=word.upper())

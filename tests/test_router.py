@@ -4,6 +4,7 @@ inbound path: the inbound row, its effects and the reply are written in one tran
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass, field
 
 import pytest
@@ -14,7 +15,17 @@ from bot.pipeline.statuses import Status
 from keywords.optin import CONFIRMATION as OPT_IN_REPLY
 from keywords.optout import CONFIRMATION as OPT_OUT_REPLY
 from keywords.save import USAGE
-from models import BlockEntry, Contact, Group, GroupMember, InboundMessage, Keyword, OutboundMessage
+from models import (
+    BlockEntry,
+    ConsentEvent,
+    Contact,
+    Group,
+    GroupMember,
+    InboundMessage,
+    Keyword,
+    OutboundMessage,
+    db,
+)
 
 PHONE, NUMBER = "+46731234567", "+46700000001"
 ids = itertools.count(1)
@@ -207,8 +218,48 @@ def test_unknown_number_is_stored_unrouted(shop):
     assert OutboundMessage.select().count() == 0
 
 
-def test_a_carrier_retry_does_nothing_twice(shop):
-    first = receive(shop.carrier, InboundSms("dup", PHONE, NUMBER, "SAVE Anna Berg vip"))
-    again = receive(shop.carrier, InboundSms("dup", PHONE, NUMBER, "SAVE Anna Berg vip"))
-    assert first.id == again.id
-    assert (InboundMessage.select().count(), OutboundMessage.select().count()) == (1, 1)
+@pytest.mark.parametrize(
+    "body, outcome, replies",
+    [
+        ("SAVE Anna Berg vip", "saved", 1),  # stored when the reply needs its id, routed on
+        ("hello there", "no action", 0),  # stored once, routed
+        ("STOP", "blocked", 1),  # stored when the consent ledger needs its id
+    ],
+)
+def test_a_carrier_retry_does_nothing_twice(shop, body, outcome, replies):
+    first = receive(shop.carrier, InboundSms("dup", PHONE, NUMBER, body))
+    again = receive(shop.carrier, InboundSms("dup", PHONE, NUMBER, body))
+    assert first.id == again.id and InboundMessage.get().outcome == outcome
+    assert (InboundMessage.select().count(), OutboundMessage.select().count()) == (1, replies)
+    assert ConsentEvent.select().count() == (body == "STOP")
+
+
+@pytest.mark.parametrize("body", ["STOP", "join", "hello there"])
+def test_a_retry_racing_the_first_delivery_waits_for_it_and_keeps_nothing(app, shop, body):
+    """The retry stores its row before it acts, and that insert waits for the first delivery's commit; it
+    then finds the key taken and rolls back whatever it routed: one row, one reply, one of each effect."""
+    held, release, found = threading.Event(), threading.Event(), {}
+
+    def deliver(name: str, hold: bool) -> None:
+        # the first delivery's transaction stays open until `release`
+        with app.app_context(), db.connection_context(), db.atomic():
+            found[name] = receive(shop.carrier, InboundSms("race", PHONE, NUMBER, body)).id
+            if hold:
+                held.set()
+                release.wait(10)
+
+    first = threading.Thread(target=deliver, args=("first", True))
+    first.start()
+    assert held.wait(10)
+    retry = threading.Thread(target=deliver, args=("retry", False))
+    retry.start()
+    retry.join(0.5)
+    assert retry.is_alive()  # waiting for the first delivery
+    release.set()
+    first.join(10)
+    retry.join(10)
+    db.connect(reuse_if_open=True)
+    assert found["first"] == found["retry"] == InboundMessage.get().id
+    effects = (BlockEntry.select().count(), ConsentEvent.select().count(), GroupMember.select().count())
+    assert effects == {"STOP": (1, 1, 0), "join": (0, 0, 1), "hello there": (0, 0, 0)}[body]
+    assert OutboundMessage.select().count() == (body != "hello there")

@@ -40,13 +40,25 @@ COLUMN = 255  # the keyword, action and outcome columns: a 400-character first w
 class Conversation:
     """One routed inbound as the keyword handlers see it, with the services they may use."""
 
-    message: InboundMessage
+    inbound: InboundMessage
     number: VirtualNumber
     phone: str
     text: str
     carrier_replied: bool = False
     replies: list[OutboundMessage] = field(default_factory=list)
     reply_limited: bool = False
+
+    @property
+    def message(self) -> InboundMessage:
+        """The inbound row, stored now if it is not yet: whoever asks for it keeps a reference to it (a
+        reply, an opt-out's evidence, a forward)."""
+        return self.store()
+
+    def store(self) -> InboundMessage:
+        """Store the inbound row now (`claim`). A handler calls it before it writes anything: a concurrent
+        retry of the same message then waits at this insert for the first delivery's commit and is rolled
+        back, instead of racing it on the contact, group or block-list rows."""
+        return claim(self.inbound)
 
     def reply(self, body: str, *, compliance: bool = False) -> OutboundMessage | None:
         """Send an automatic reply through the pipeline, unless the hourly loop limit is reached.
@@ -116,15 +128,14 @@ REPLIES_SINCE = Prepared(
 
 STORED_COLUMNS = ("carrier", "carrier_message_id", "sender", "recipient", "body", "received_at")
 ROUTED_COLUMNS = ("number", "keyword", "action", "outcome")
-# One statement claims the (carrier, carrier message id) key: a retry inserts nothing and is answered with
-# the stored row, without the savepoint a failed INSERT would need on PostgreSQL.
+COLUMNS = STORED_COLUMNS + ROUTED_COLUMNS
+# One statement claims the (carrier, carrier message id) key: a retry inserts nothing, without the
+# savepoint a failed INSERT would need on PostgreSQL.
 CLAIM = Prepared(
     lambda *values: (
-        InboundMessage.insert(dict(zip(STORED_COLUMNS + ROUTED_COLUMNS[1:], values, strict=True)))
-        .on_conflict_ignore()
-        .returning(InboundMessage.id)
+        InboundMessage.insert(dict(zip(COLUMNS, values, strict=True))).on_conflict_ignore().returning(InboundMessage.id)
     ),
-    [getattr(InboundMessage, name) for name in STORED_COLUMNS + ROUTED_COLUMNS[1:]],
+    [getattr(InboundMessage, name) for name in COLUMNS],
 )
 RECORD_ROUTE = Prepared(
     lambda *values: InboundMessage.update(dict(zip(ROUTED_COLUMNS, values[:-1], strict=True))).where(
@@ -134,32 +145,53 @@ RECORD_ROUTE = Prepared(
 )
 
 
+class AlreadyStored(Exception):
+    """The carrier sent this message before: what routing it again did is rolled back."""
+
+
 def receive(carrier: Carrier, sms: InboundSms) -> InboundMessage | None:
     """Store and route one inbound SMS; a carrier's retry of a stored message does nothing.
 
     Returns the inbound row, or None for a part of a concatenated message still waiting for the rest.
+    The row is inserted once, routed: after routing, or when a handler first needs its id (`claim`). A
+    retry finds the key taken at that insert, and the whole transaction, with whatever routing it again
+    did, is rolled back; it cannot commit before the first delivery has, since the insert waits for it.
     """
-    with db.atomic():
-        if sms.part is not None:
-            sms = reassemble(carrier, sms)  # type: ignore[assignment]
-            if sms is None:
-                return None
-        fields = {
-            "carrier": carrier,
-            "carrier_message_id": sms.message_id,
-            "sender": normalised_sender(sms.sender),
-            "recipient": normalised_recipient(sms.recipient),
-            "body": sms.text,
-            "received_at": sms.received_at or utcnow(),
-        }
-        stored = CLAIM.execute(*(fields[name] for name in STORED_COLUMNS), "", "", "").fetchall()
-        if not stored:
-            return InboundMessage.get(
-                (InboundMessage.carrier == carrier) & (InboundMessage.carrier_message_id == sms.message_id)
+    try:
+        with db.atomic():
+            if sms.part is not None:
+                sms = reassemble(carrier, sms)  # type: ignore[assignment]
+                if sms is None:
+                    return None
+            message = InboundMessage(
+                carrier=carrier,
+                carrier_message_id=sms.message_id,
+                sender=normalised_sender(sms.sender),
+                recipient=normalised_recipient(sms.recipient),
+                body=sms.text,
+                received_at=sms.received_at or utcnow(),
             )
-        message = InboundMessage(id=stored[0][0], **fields)
-        route(message, sms.carrier_replied)
+            route(message, sms.carrier_replied)
+        return message
+    except AlreadyStored:
+        return InboundMessage.get(
+            (InboundMessage.carrier == carrier) & (InboundMessage.carrier_message_id == sms.message_id)
+        )
+
+
+def claim(message: InboundMessage) -> InboundMessage:
+    """`message` stored with what is known of its route so far, unless it is stored already."""
+    if message.id is None:
+        stored = CLAIM.execute(*(getattr(message, name) for name in STORED_COLUMNS), *routed(message)).fetchall()
+        if not stored:
+            raise AlreadyStored
+        message.id = stored[0][0]
+        message._dirty.clear()
     return message
+
+
+def routed(message: InboundMessage) -> tuple[object, ...]:
+    return (message.number_id, message.keyword, message.action, message.outcome)
 
 
 def route(message: InboundMessage, carrier_replied: bool) -> None:
@@ -175,7 +207,7 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
     else:
         message.number = number
         conversation = Conversation(
-            message=message,
+            inbound=message,
             number=number,
             phone=message.sender,
             text=message.body,
@@ -185,7 +217,10 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
         outcome = router(conversation)
         message.keyword, message.action = outcome.keyword[:COLUMN], outcome.action[:COLUMN]
         message.outcome = "reply limit reached" if conversation.reply_limited else outcome.outcome[:COLUMN]
-    RECORD_ROUTE.execute(message.number_id, message.keyword, message.action, message.outcome, message.id)
+    if message.id is None:
+        claim(message)
+    else:
+        RECORD_ROUTE.execute(*routed(message), message.id)
     if number is not None:
         copy_and_forward(message, number)
     log.info(
@@ -239,5 +274,5 @@ def forward_later(message: InboundMessage, url: str, keyword: str = "") -> None:
 def reply_to_inbound(message: InboundMessage, body: str) -> OutboundMessage | None:
     """Reply to a stored inbound from outside the router (a business bot's answer), with the same limits."""
     number = message.number
-    conversation = Conversation(message=message, number=number, phone=message.sender, text=message.body)
+    conversation = Conversation(inbound=message, number=number, phone=message.sender, text=message.body)
     return conversation.reply(body)
