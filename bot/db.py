@@ -14,9 +14,11 @@ SQLite needs none of this: its connections do not die.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -63,6 +65,75 @@ class PooledPostgres(PooledPostgresqlDatabase):
         return cursor
 
 
+class PooledSqlite(PooledSqliteDatabase):
+    """The SQLite pool, its write transactions taking turns on a lock file (`<database>-writers`) before
+    BEGIN IMMEDIATE, in every process that opens the database.
+
+    Without it, writers wait in SQLite's busy handler, which sleeps 1, 2, 5, 10 … up to 100 ms between
+    tries: a webhook that lost a few rounds to its neighbours waited over 100 ms (the p99 of inbound
+    webhooks with 8 clients) for a lock held 2 ms at a time. Here a waiter looks every
+    WRITER_POLL_SECONDS at most, and gives up after the busy timeout as SQLite would ("database is
+    locked"). The lock is flock(2): per open file, so each thread opens its own, and the kernel releases
+    it when a process dies.
+    """
+
+    WRITER_POLL_SECONDS = 0.002
+
+    def __init__(self, database: str, *args: object, **kwargs: object) -> None:
+        super().__init__(database, *args, **kwargs)
+        self._writer = threading.local()
+        self._writers_path = None if database in ("", ":memory:") else f"{database}-writers"
+
+    def begin(self, lock_type: str | None = None) -> None:
+        self._take_turn()
+        try:
+            super().begin(lock_type)
+        except BaseException:
+            self._end_turn()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._end_turn()
+
+    def _close(self, conn, close_conn: bool = False) -> None:  # type: ignore[no-untyped-def]
+        if conn is self._state.conn:
+            self._end_turn()  # this thread's connection handed back mid-transaction must not keep the turn
+        super()._close(conn, close_conn)
+
+    def _take_turn(self) -> None:
+        if self._writers_path is None:
+            return
+        if getattr(self._writer, "file", None) is None:  # closed with the thread's (or the pool's) end
+            self._writer.file = open(self._writers_path, "ab")  # noqa: SIM115
+        deadline, pause = time.monotonic() + self._busy_seconds(), 0.0005
+        while True:
+            try:
+                fcntl.flock(self._writer.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OperationalError("database is locked") from None
+                time.sleep(pause)
+                pause = min(pause * 2, self.WRITER_POLL_SECONDS)
+
+    def _end_turn(self) -> None:
+        file = getattr(self._writer, "file", None)
+        if file is not None:
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+    def _busy_seconds(self) -> float:
+        return dict(self._pragmas).get("busy_timeout", 5000) / 1000
+
+
 def make_database(url: str) -> Database:
     """Return a pooled peewee database for a URL; SQLite gets WAL and IMMEDIATE write transactions.
 
@@ -73,7 +144,7 @@ def make_database(url: str) -> Database:
         path = url.split("://", 1)[1][1:]  # sqlite:///relative.db, sqlite:////absolute.db
         if path not in ("", ":memory:"):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return PooledSqliteDatabase(
+        return PooledSqlite(
             path or ":memory:",
             max_connections=32,
             stale_timeout=300,
