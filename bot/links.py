@@ -47,13 +47,9 @@ def urls(text: str) -> list[re.Match[str]]:
     return [match for match in URL.finditer(text) if not match.group(0).startswith((own + "/", base + "/"))]
 
 
-def shorten(text: str) -> Shortened:
-    """Replace each URL of `text` with a new short link; the caller saves the links with its message."""
-    return shorten_many([text])[0]
-
-
 def shorten_many(texts: list[str]) -> list[Shortened]:
-    """`shorten` for many texts (a chunk of a group send), checking all their new codes in one query."""
+    """Replace each URL of each text with a new short link, checking all the new codes in one query (a
+    chunk of a group send); the caller saves the links with its messages."""
     found = [urls(text) for text in texts]
     codes = iter(fresh_codes(sum(map(len, found))))
     return [replaced(text, matches, [next(codes) for _ in matches]) for text, matches in zip(texts, found, strict=True)]

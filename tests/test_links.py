@@ -10,7 +10,7 @@ from models import TrackedLink
 
 def test_each_url_becomes_a_short_link_and_punctuation_stays_outside(app, make_account) -> None:
     app.config["SHORT_LINK_BASE_URL"] = "https://x.se"
-    shortened = links.shorten("Sale! https://shop.example/a?b=1, and (https://shop.example/c). Bye")
+    shortened = links.shorten_many(["Sale! https://shop.example/a?b=1, and (https://shop.example/c). Bye"])[0]
     first, second = (code for code, _ in shortened.links)
     assert shortened.text == f"Sale! https://x.se/l/{first}, and (https://x.se/l/{second}). Bye"
     assert [url for _, url in shortened.links] == ["https://shop.example/a?b=1", "https://shop.example/c"]
@@ -20,13 +20,13 @@ def test_each_url_becomes_a_short_link_and_punctuation_stays_outside(app, make_a
 
 def test_our_own_links_and_plain_text_stay(app) -> None:
     own = f"{app.config['PUBLIC_BASE_URL']}/u/abcdefghijklmnopqrstuvwx"
-    assert links.shorten(f"Stop: {own}").text == f"Stop: {own}"
-    assert links.shorten("no links here").links == []
+    assert links.shorten_many([f"Stop: {own}"])[0].text == f"Stop: {own}"
+    assert links.shorten_many(["no links here"])[0].links == []
 
 
 def test_a_click_is_counted_and_redirected(client, make_account) -> None:
     account = make_account()
-    shortened = links.shorten("Read https://news.example/story")
+    shortened = links.shorten_many(["Read https://news.example/story"])[0]
     links.save(links.entries(shortened, account.id, None, "batch-1"))
     code = shortened.links[0][0]
     for _ in range(2):

@@ -9,7 +9,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from bot.pipeline.outbound import Draft, accept
-from bot.pipeline.queue import enqueue_send
+from bot.pipeline.queue import enqueue_sends
 from bot.pipeline.statuses import Status
 from models import Account, MessageEvent, OutboundMessage, db
 
@@ -118,7 +118,7 @@ def test_two_jobs_for_one_message_send_it_once(gateway, httpserver, run_worker):
     account, carrier = gateway
     httpserver.expect_request("/sms").respond_with_response(accepted())
     message = queue_message(account, carrier)
-    enqueue_send(message.id)  # a second job, as a sweeper racing the first would add
+    enqueue_sends([message.id])  # a second job, as a sweeper racing the first would add
     run_worker()
     assert len(httpserver.log) == 1
     assert codes(message.id) == [101, 103, 102, 110, 111]

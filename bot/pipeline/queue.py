@@ -57,11 +57,6 @@ def send_job_id(message_id: int) -> str:
     return f"{SEND_JOB_PREFIX}{message_id}"
 
 
-def enqueue_send(message_id: int, send_at: datetime | None = None) -> bool:
-    """Enqueue the send job of one message (a chunk of one); False (logged) when Redis is unreachable."""
-    return enqueue_sends([message_id], send_at)
-
-
 def enqueue_sends(
     message_ids: list[int], send_at: datetime | None = None, *, reserved: bool = False, again: bool = False
 ) -> bool:
