@@ -312,7 +312,8 @@ class LedgerEntry(BaseModel):
     account = ForeignKeyField(Account, backref="ledger", on_delete="CASCADE")
     kind = CharField()  # topup | debit | refund | invoice
     amount = BigIntegerField()
-    message = ForeignKeyField(OutboundMessage, null=True, backref="ledger", on_delete="SET NULL")
+    # indexed by the unique (message, kind) below, which it leads: a second index only cost every insert
+    message = ForeignKeyField(OutboundMessage, null=True, backref="ledger", on_delete="SET NULL", index=False)
     reference = CharField(default="")  # a top-up's payment reference, given by the operator
     at = DateTimeField(default=utcnow)
 
