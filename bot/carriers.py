@@ -123,6 +123,10 @@ class CarrierAdapter(ABC):
     def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
         """Parse a delivery report into our status code, or raise WebhookError(400)."""
 
+    def parse_reports(self, carrier: Carrier, request: Request) -> list[StatusReport]:
+        """The delivery reports of one request: one, unless the carrier's format posts several at once."""
+        return [self.parse_report(carrier, request)]
+
     @abstractmethod
     def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
         """Hand a message to the carrier, or raise SendError."""

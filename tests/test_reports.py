@@ -14,7 +14,7 @@ from bot.pipeline.outbound import Draft, accept
 from bot.pipeline.queue import get_queue
 from bot.pipeline.statuses import Status
 from bot.signing import sign
-from models import MessageEvent, OutboundMessage, PendingReport, db, utcnow
+from models import Account, MessageEvent, OutboundMessage, PendingReport, db, utcnow
 
 PHONE = "+46731234567"
 
@@ -97,3 +97,45 @@ def test_a_scheduled_message_waits_for_its_time(gateway, httpserver, run_worker)
     scheduled.schedule(job, datetime.now(UTC) - timedelta(seconds=1))  # its time has come
     run_worker(with_scheduler=True)
     assert OutboundMessage.get_by_id(message.id).status == Status.DELIVERED_TO_GATEWAY
+
+
+def handed_off(account, carrier, count: int) -> list[OutboundMessage]:
+    """`count` messages the carrier took, as up-b0, up-b1, …"""
+    messages = [queue_message(account, carrier) for _ in range(count)]
+    for n, message in enumerate(messages):
+        OutboundMessage.update(upstream_id=f"up-b{n}", status=Status.DELIVERED_TO_GATEWAY).where(
+            OutboundMessage.id == message.id
+        ).execute()
+    return messages
+
+
+def test_a_request_of_many_reports_applies_each_once_in_a_few_statements(client, gateway):
+    account, carrier = gateway
+    messages = handed_off(account, carrier, 40)
+    before = {m.id: history(m.id) for m in messages}
+    reports = [{"id": f"up-b{n}", "stat": "UNDELIV" if n % 4 == 0 else "DELIVRD"} for n in range(40)]
+    assert report(client, carrier, []) == 400  # type: ignore[arg-type]  # (the carrier is cached now)
+    seen: list[str] = []
+
+    def count(event) -> None:  # type: ignore[no-untyped-def]
+        if not event.sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")):
+            seen.append(event.sql.split()[0].upper())
+
+    db.obj.query_hooks.append(count)
+    try:
+        assert report(client, carrier, reports) == 200  # type: ignore[arg-type]
+    finally:
+        db.obj.query_hooks.remove(count)
+    assert seen == ["SELECT", "INSERT", "UPDATE", "UPDATE"]  # the messages, their events, one per status
+    statuses = {m.id: OutboundMessage.get_by_id(m.id).status for m in messages}
+    assert [statuses[m.id] for m in messages] == [515 if n % 4 == 0 else 201 for n in range(40)]
+    assert all(history(m.id) == [*before[m.id], statuses[m.id]] for m in messages)
+    balance = Account.get_by_id(account.id).balance
+
+    assert report(client, carrier, [*reports, {"id": "up-b0", "stat": "DELIVRD"}]) == 200  # the carrier retries
+    assert statuses == {m.id: OutboundMessage.get_by_id(m.id).status for m in messages}  # nothing moved back:
+    # up-b0's DELIVRD after its UNDELIV is history only
+    assert history(messages[0].id) == [*before[messages[0].id], 515, 201]
+    assert all(history(m.id) == [*before[m.id], statuses[m.id]] for m in messages[1:])
+    assert PendingReport.select().count() == 0
+    assert Account.get_by_id(account.id).balance == balance  # handed off: no refund

@@ -143,6 +143,46 @@ CASES = [
     Case("NUL in a report's id", "status", {"id": "up-\x00", "stat": "DELIVRD"}, 400, NOTHING, field="id", status=111),
     Case("NUL in err", "status", {"id": UPSTREAM_ID, "stat": "UNDELIV", "err": "\x00"}, 400, NOTHING, field="err"),
     Case("a report's stat too long", "status", {"id": UPSTREAM_ID, "stat": "X" * 300}, 400, NOTHING, field="stat"),
+    Case(
+        "an array of one report",
+        "status",
+        [{"id": UPSTREAM_ID, "stat": "DELIVRD"}],
+        writes={"MessageEvent": 1},
+        status=201,
+    ),
+    Case(
+        "an array: a known message and one not known yet",
+        "status",
+        [{"id": UPSTREAM_ID, "stat": "DELIVRD"}, {"id": "later-1", "stat": "DELIVRD"}],
+        writes={"MessageEvent": 1, "PendingReport": 1},
+        status=201,
+    ),
+    Case(
+        "an array reporting one message twice, applied in order",
+        "status",
+        [{"id": UPSTREAM_ID, "stat": "ACCEPTD"}, {"id": UPSTREAM_ID, "stat": "DELIVRD"}],
+        writes={"MessageEvent": 2},
+        status=201,
+    ),
+    Case(
+        "an array with a bad report applies none",
+        "status",
+        [{"id": UPSTREAM_ID, "stat": "DELIVRD"}, {"stat": "DELIVRD"}],
+        400,
+        NOTHING,
+        field="[1].id",
+        status=111,
+    ),
+    Case("an array holding a string", "status", ["DELIVRD"], 400, NOTHING, field="[0]", status=111),
+    Case("an empty array", "status", [], 400, NOTHING, status=111),
+    Case(
+        "an array of more than 1,000 reports",
+        "status",
+        [{"id": f"up-{n}", "stat": "DELIVRD"} for n in range(1001)],
+        400,
+        NOTHING,
+        status=111,
+    ),
 ]
 
 

@@ -7,6 +7,8 @@ Delivery report, `POST /webhooks/<name>/status`, SMPP words or our own code, wit
 (the idempotency key we sent) in `message_id` when the gateway echoes it:
     {"id": "gw-out-5521", "stat": "DELIVRD", "err": "000", "message_id": 42}
     {"id": "gw-out-5521", "status": 201}
+A gateway that collects its receipts may post up to 1,000 at once, as a JSON array of those objects; a
+bad one is named by its place (`[3].stat`) and nothing of the request is applied.
 Outbound, `POST <carrier url>`, signed the same way, with our message id as the idempotency key:
     {"id": 42, "from": "+46700000001", "to": "+46731234567", "text": "Saved Anna Berg in vip.",
      "encoding": "GSM-7", "validity_minutes": 4320, "status_url": "https://…/webhooks/<name>/status"}
@@ -52,6 +54,7 @@ STATUS_MAP = {
     "REJECTD": statuses.Status.GENERIC_REJECTED,
     "UNKNOWN": statuses.Status.UNKNOWN,
 }
+MAX_REPORTS = 1000  # reports in one request, when a gateway posts them as an array
 SUBMIT_STATUS_MAP = {"accepted": statuses.Status.DELIVERED_TO_GATEWAY, "queued": statuses.Status.QUEUED_AT_GATEWAY}
 
 
@@ -79,23 +82,28 @@ class Generic(CarrierAdapter):
         )
 
     def parse_report(self, carrier: Carrier, request: Request) -> StatusReport:
-        data = json_object(request)
-        upstream_id = text(data, "id")
-        message_id = data.get("message_id")
-        if message_id is not None and (not isinstance(message_id, int) or isinstance(message_id, bool)):
-            raise WebhookError(400, "message_id must be our message id (an integer)", "message_id")
-        if "status" in data:
-            code = data["status"]
-            if not isinstance(code, int) or code not in statuses.Status._value2member_map_:
-                raise WebhookError(400, "status must be one of our status codes", "status")
-            return StatusReport(upstream_id, code, f"status {code}", message_id=message_id)
-        stat = text(data, "stat").upper()
-        err = optional_text(data, "err")
-        code = STATUS_MAP.get(stat)
-        if code is None:
-            log.warning("unknown stat %r for %s: kept as 599", stat, upstream_id)
-            code = statuses.Status.UNKNOWN
-        return StatusReport(upstream_id, code, f"{stat} err:{err}" if err else stat, message_id=message_id)
+        return report_from(json_object(request))
+
+    def parse_reports(self, carrier: Carrier, request: Request) -> list[StatusReport]:
+        """One report, or a JSON array of up to MAX_REPORTS (a gateway that collects its receipts)."""
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:
+            data = None
+        if not isinstance(data, list):
+            return [self.parse_report(carrier, request)]
+        if not 1 <= len(data) <= MAX_REPORTS:
+            raise WebhookError(400, f"an array of reports holds 1 to {MAX_REPORTS}")
+        reports = []
+        for index, item in enumerate(data):
+            try:
+                if not isinstance(item, dict):
+                    raise WebhookError(400, "each report must be a JSON object")
+                reports.append(report_from(item))
+            except WebhookError as exc:
+                where = f"[{index}]" + (f".{exc.field}" if exc.field else "")
+                raise WebhookError(exc.status, exc.message, where) from None
+        return reports
 
     def submit(self, carrier: Carrier, submission: Submission) -> Submitted:
         body = json.dumps(
@@ -120,3 +128,23 @@ class Generic(CarrierAdapter):
         except (ValueError, KeyError, TypeError) as exc:
             # Accepted, but we cannot track it: a gateway error, not retried (a retry could send twice).
             raise SendError(statuses.Status.GATEWAY_ERROR, f"unusable answer: {response.text[:200]}") from exc
+
+
+def report_from(data: dict) -> StatusReport:
+    """A delivery report of our JSON format: SMPP words (`stat`, `err`) or one of our status codes."""
+    upstream_id = text(data, "id")
+    message_id = data.get("message_id")
+    if message_id is not None and (not isinstance(message_id, int) or isinstance(message_id, bool)):
+        raise WebhookError(400, "message_id must be our message id (an integer)", "message_id")
+    if "status" in data:
+        code = data["status"]
+        if not isinstance(code, int) or code not in statuses.Status._value2member_map_:
+            raise WebhookError(400, "status must be one of our status codes", "status")
+        return StatusReport(upstream_id, code, f"status {code}", message_id=message_id)
+    stat = text(data, "stat").upper()
+    err = optional_text(data, "err")
+    code = STATUS_MAP.get(stat)
+    if code is None:
+        log.warning("unknown stat %r for %s: kept as 599", stat, upstream_id)
+        code = statuses.Status.UNKNOWN
+    return StatusReport(upstream_id, code, f"{stat} err:{err}" if err else stat, message_id=message_id)

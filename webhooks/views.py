@@ -13,7 +13,7 @@ from bot import cache, carriers, environment
 from bot.carriers import WebhookError
 from bot.errors import ApiError
 from bot.pipeline.inbound import receive
-from bot.pipeline.reports import apply_report
+from bot.pipeline.reports import apply_reports
 from models import Carrier
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -53,5 +53,5 @@ def inbound(name: str) -> Response:
 @bp.post("/<name>/status")
 def status(name: str) -> Response:
     carrier, adapter = carrier_and_adapter(name)
-    apply_report(carrier, parsed(adapter.parse_report, carrier))
+    apply_reports(carrier, parsed(adapter.parse_reports, carrier))
     return adapter.report_response()

@@ -43,16 +43,16 @@ from typing import TypeVar
 from flask import current_app
 from peewee import Case, InterfaceError, OperationalError
 
-from bot import callbacks, carriers, metrics, rows
+from bot import carriers, metrics
 from bot.blocklist import block
 from bot.carriers import CarrierAdapter, SendError, Submission, Submitted
 from bot.consent import Evidence
 from bot.db import replace_connection
-from bot.pipeline.outbound import advance, record
+from bot.pipeline.outbound import advance, record, record_events
 from bot.pipeline.queue import enqueue_sends
 from bot.pipeline.reports import apply_pending
 from bot.pipeline.statuses import Status, predecessors
-from models import Carrier, MessageEvent, OutboundMessage, PendingReport, db, utcnow
+from models import Carrier, OutboundMessage, PendingReport, db, utcnow
 
 log = logging.getLogger("smsbot.jobs")
 T = TypeVar("T")
@@ -144,16 +144,6 @@ def record_all(messages: list[OutboundMessage], code: int, detail: str = "", sou
         for message in messages
     ]
     record_events(events, messages)
-
-
-def record_events(events: list[dict], messages: list[OutboundMessage]) -> None:
-    """Insert events (a repeated one is stored once) and arm the status callbacks of the messages that got
-    a new one: one INSERT each, whatever the chunk's size."""
-    new = {
-        message_id
-        for (message_id,) in rows.insert(MessageEvent, events, skip_conflicts=True, returning=(MessageEvent.message,))
-    }
-    callbacks.arm_many([message for message in messages if message.id in new])
 
 
 def look_first(attempt: Attempt, listing: Listing | None) -> Submitted | None:

@@ -279,6 +279,17 @@ def record(message: OutboundMessage, code: int, detail: str = "", source: str = 
     return True
 
 
+def record_events(events: list[dict], messages: list[OutboundMessage]) -> set[int]:
+    """`record` for many events in one INSERT (a repeated one is stored once): the ids of the messages
+    that got a new one, whose status callbacks are armed."""
+    new = {
+        message_id
+        for (message_id,) in rows.insert(MessageEvent, events, skip_conflicts=True, returning=(MessageEvent.message,))
+    }
+    callbacks.arm_many([message for message in messages if message.id in new])
+    return new
+
+
 def advance(message_id: int, code: int, detail: str = "", source: str = "pipeline") -> bool:
     """Record an event and move the status forward when the rank rule allows; refund if it must.
 
@@ -297,6 +308,37 @@ def advance_locked(message: OutboundMessage, code: int, detail: str = "", source
     if moved and refund_due(message.status, code):
         refund(message)
     return bool(moved)
+
+
+def advance_many(changes: list[tuple[OutboundMessage, int, str]], source: str) -> int:
+    """`advance_locked` for many messages the caller has locked, one change each: one INSERT of the
+    events and one guarded UPDATE for each status they move to. Returns how many moved."""
+    now = utcnow()
+    events = [
+        {"message": message.id, "code": code, "detail": detail[:250], "source": source, "at": now}
+        for message, code, detail in changes
+    ]
+    new = record_events(events, [message for message, _, _ in changes])
+    by_code: dict[int, list[OutboundMessage]] = {}
+    for message, code, _ in changes:
+        if message.id in new:
+            by_code.setdefault(code, []).append(message)
+    moved = 0
+    for code, messages in by_code.items():
+        changed = {
+            message_id
+            for (message_id,) in OutboundMessage.update(status=code, lease_until=None, updated_at=now)
+            .where(OutboundMessage.id.in_([m.id for m in messages]) & OutboundMessage.status.in_(predecessors(code)))
+            .returning(OutboundMessage.id)
+            .tuples()
+            .execute()
+        }
+        for message in messages:
+            if message.id in changed:
+                moved += 1
+                if refund_due(message.status, code):
+                    refund(message)
+    return moved
 
 
 @cache

@@ -13,6 +13,7 @@ the account's block list with source `carrier`, in the same transaction as the s
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from flask import current_app
@@ -22,9 +23,36 @@ from bot.blocklist import block
 from bot.carriers import StatusReport
 from bot.consent import Evidence
 from bot.db import for_update
-from bot.pipeline.outbound import LOCKED_COLUMNS, advance_locked, locked
+from bot.pipeline.outbound import LOCKED_COLUMNS, advance_locked, advance_many, locked
 from bot.prepared import Prepared
 from models import Carrier, OutboundMessage, PendingReport, db, utcnow
+
+
+def apply_reports(carrier: Carrier, reports: list[StatusReport]) -> int:
+    """Apply the reports of one request (a carrier may post many at once); returns how many matched a
+    known message.
+
+    The reports of distinct known messages go in one transaction: one locked read of the messages (in
+    id order, as any other locker of several), one INSERT of their events, one guarded UPDATE for each
+    status. The others, in their order and one by one (`apply_report`): a message reported twice in
+    the request, a report that says the recipient opted out, one whose message is not known yet.
+    """
+    if len(reports) == 1:
+        return int(apply_report(carrier, reports[0]))
+    seen = Counter(report.upstream_id for report in reports)
+    alone = {report.upstream_id: report for report in reports if seen[report.upstream_id] == 1 and not report.opt_out}
+    with db.atomic():
+        messages = list(
+            for_update(
+                OutboundMessage.select(*LOCKED_COLUMNS)
+                .where((OutboundMessage.carrier == carrier.id) & OutboundMessage.upstream_id.in_(list(alone)))
+                .order_by(OutboundMessage.id)
+            )
+        )
+        advance_many([(m, alone[m.upstream_id].code, alone[m.upstream_id].detail) for m in messages], "carrier")
+    applied = {m.upstream_id for m in messages}
+    rest = [report for report in reports if report.upstream_id not in applied]
+    return len(applied) + sum(apply_report(carrier, report) for report in rest)
 
 
 def apply_report(carrier: Carrier, report: StatusReport) -> bool:
