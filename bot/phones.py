@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
@@ -38,6 +39,14 @@ class PhoneError(ValueError):
         self.code = code
 
 
+# Parsing a number is the dearest step of an inbound webhook and of accepting a group's chunk, and the same
+# texts come again and again (our own numbers, a conversation's phone, a group sent to every week): the
+# answers are remembered per process, as pure functions of the text and the region. A refusal is not
+# remembered (lru_cache keeps no exception): it is worked out again, and refusals are rare.
+PARSED_KEPT = 16384
+
+
+@lru_cache(maxsize=PARSED_KEPT)
 def to_e164(raw: str, region: str = "SE") -> str:
     """Normalise a phone number to E.164, or raise PhoneError(409).
 
@@ -73,6 +82,7 @@ def parsed(raw: str, region: str) -> phonenumbers.PhoneNumber:
     return number
 
 
+@lru_cache(maxsize=PARSED_KEPT)
 def check_recipient(raw: str, region: str = "SE") -> str:
     """E.164 of a recipient that can take an SMS; PhoneError 409 (invalid) or 410 (no SMS).
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from flask import current_app
 from peewee import fn
@@ -238,11 +238,9 @@ def normalised_sender(raw: str) -> str:
 
 
 def normalised_recipient(raw: str) -> str:
-    return recipient_e164(raw, current_app.config["DEFAULT_REGION"])
+    return e164_or_raw(raw, current_app.config["DEFAULT_REGION"])
 
 
-# Parsing a phone number is a tenth of an inbound's CPU; our own numbers and a conversation's phone come
-# again and again, so both are remembered (pure functions of the text and the region).
 def e164_or_raw(raw: str, region: str) -> str:
     try:
         return phones.to_e164(raw, region)
@@ -250,12 +248,8 @@ def e164_or_raw(raw: str, region: str) -> str:
         return raw.strip()
 
 
-@lru_cache(maxsize=4096)
 def sender_e164(raw: str, region: str) -> str:
     return e164_or_raw(raw, region) if phones.sender_kind(raw) == "e164" else raw.strip()
-
-
-recipient_e164 = lru_cache(maxsize=1024)(e164_or_raw)
 
 
 def copy_and_forward(message: InboundMessage, number: VirtualNumber) -> None:

@@ -102,7 +102,7 @@ def accept_many(drafts: Sequence[Draft]) -> list[OutboundMessage]:
     with nullcontext() if db.in_transaction() else db.atomic():
         staged = stage(drafts)
         lookups = Lookups()
-        lookups.blocked = blocked_phones(staged, lookups)
+        lookups.blocked = blocked_phones(staged)
         for item in staged:
             check(item, lookups)
         written = insert(staged)

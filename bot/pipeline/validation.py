@@ -35,30 +35,16 @@ class Lookups:
 
     blocked: set[tuple[int, str | None, str]] = field(default_factory=set)  # (account id, topic, phone) opted out
     senders: dict[tuple[int, str], str | None] = field(default_factory=dict)  # own_sender's answers
-    recipients: dict[tuple[str, str], str | phones.PhoneError] = field(default_factory=dict)
-
-    def recipient(self, raw: str, region: str) -> str:
-        """`phones.check_recipient`, worked out once per phone of the chunk (parsing is its dearest step)."""
-        key = (raw, region)
-        if key not in self.recipients:
-            try:
-                self.recipients[key] = phones.check_recipient(raw, region)
-            except phones.PhoneError as exc:
-                self.recipients[key] = exc
-        checked = self.recipients[key]
-        if isinstance(checked, phones.PhoneError):
-            raise checked
-        return checked
 
 
-def blocked_phones(staged: list[Staged], lookups: Lookups) -> set[tuple[int, str | None, str]]:
+def blocked_phones(staged: list[Staged]) -> set[tuple[int, str | None, str]]:
     """The (account, topic, phone) of the chunk that must get nothing: opted out of everything or of the
     send's topic; one query per account and topic (a chunk has one)."""
     wanted: dict[tuple[int, str | None], set[str]] = {}
     for item in staged:
         if not item.draft.compliance:
             try:
-                phone = lookups.recipient(item.message.recipient, item.draft.account.default_region)
+                phone = phones.check_recipient(item.message.recipient, item.draft.account.default_region)
             except phones.PhoneError:
                 continue  # rejected as 409 or 410 before the block list is read
             wanted.setdefault((item.draft.account.id, item.draft.topic), set()).add(phone)
@@ -73,7 +59,7 @@ def validate(draft: Draft, message: OutboundMessage, lookups: Lookups) -> str:
     """Run SPEC §5 step 1 in order; return the recipient in E.164 or raise Rejected."""
     account = draft.account
     try:
-        recipient = lookups.recipient(message.recipient, account.default_region)
+        recipient = phones.check_recipient(message.recipient, account.default_region)
     except phones.PhoneError as exc:
         raise Rejected(Status(exc.code), str(exc)) from exc
     if not phones.is_valid_sender(message.sender):
