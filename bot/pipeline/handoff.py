@@ -350,7 +350,8 @@ def durably(write: Callable[[], None], tag: str) -> None:
 def answered(message: OutboundMessage, submitted: Submitted, tag: str) -> str:
     """Record one carrier's answer, then apply the reports that came before it."""
     record_answer(message.id, submitted, tag)
-    apply_reports([OutboundMessage.get_by_id(message.id)], tag)
+    message.upstream_id = submitted.upstream_id
+    apply_reports([message], tag)
     log.info("%s message=%s: handed to %s as %s", tag, message.id, message.carrier.name, submitted.upstream_id)
     return "sent"
 
@@ -429,7 +430,7 @@ def write_answers(taken: list[tuple[Attempt, Submitted]]) -> None:
 
 def apply_reports(messages: list[OutboundMessage], tag: str) -> None:
     """Apply the reports that arrived before these messages' upstream ids were committed (one look for all)."""
-    wanted = {(message.carrier_id, message.upstream_id): message.id for message in messages if message.upstream_id}
+    wanted = {(message.carrier_id, message.upstream_id): message for message in messages if message.upstream_id}
     if not wanted:
         return
     try:
@@ -444,6 +445,6 @@ def apply_reports(messages: list[OutboundMessage], tag: str) -> None:
         )
         for key in list(parked):
             if key in wanted:
-                apply_pending(OutboundMessage.get_by_id(wanted[key]))
+                apply_pending(wanted[key])  # it reads and locks the message itself
     except (OperationalError, InterfaceError) as exc:
         log.warning("%s: pending reports left for the sweeper: %s", tag, exc)
