@@ -23,11 +23,16 @@ CLOCK_SKEW = timedelta(days=1)
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def json_object(request: Request) -> dict[str, Any]:
+def json_body(request: Request) -> Any:
+    """The parsed JSON body, or None when there is none or it cannot be read."""
     try:
-        data = request.get_json(silent=True)
+        return request.get_json(silent=True)
     except RecursionError:  # nested thousands deep: the parser gives up
-        data = None
+        return None
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    data = json_body(request)
     if not isinstance(data, dict):
         raise WebhookError(400, "the body must be a JSON object")
     return data

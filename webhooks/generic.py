@@ -39,7 +39,7 @@ from bot.carriers import (
 )
 from bot.pipeline import statuses
 from models import Carrier
-from webhooks.fields import json_object, message_text, optional_text, optional_time, text
+from webhooks.fields import json_body, json_object, message_text, optional_text, optional_time, text
 
 log = logging.getLogger("smsbot.webhooks.generic")
 
@@ -86,10 +86,7 @@ class Generic(CarrierAdapter):
 
     def parse_reports(self, carrier: Carrier, request: Request) -> list[StatusReport]:
         """One report, or a JSON array of up to MAX_REPORTS (a gateway that collects its receipts)."""
-        try:
-            data = request.get_json(silent=True)
-        except RecursionError:
-            data = None
+        data = json_body(request)
         if not isinstance(data, list):
             return [self.parse_report(carrier, request)]
         if not 1 <= len(data) <= MAX_REPORTS:

@@ -41,16 +41,17 @@ def apply_reports(carrier: Carrier, reports: list[StatusReport]) -> int:
         return int(apply_report(carrier, reports[0]))
     seen = Counter(report.upstream_id for report in reports)
     alone = {report.upstream_id: report for report in reports if seen[report.upstream_id] == 1 and not report.opt_out}
-    with db.atomic():
-        messages = list(
-            for_update(
+    applied: set[str] = set()
+    if alone:
+        with db.atomic():
+            messages = for_update(
                 OutboundMessage.select(*LOCKED_COLUMNS)
                 .where((OutboundMessage.carrier == carrier.id) & OutboundMessage.upstream_id.in_(list(alone)))
                 .order_by(OutboundMessage.id)
             )
-        )
-        advance_many([(m, alone[m.upstream_id].code, alone[m.upstream_id].detail) for m in messages], "carrier")
-    applied = {m.upstream_id for m in messages}
+            changes = [(m, alone[m.upstream_id].code, alone[m.upstream_id].detail) for m in messages]
+            advance_many(changes, "carrier")
+        applied = {message.upstream_id for message, _, _ in changes}
     rest = [report for report in reports if report.upstream_id not in applied]
     return len(applied) + sum(apply_report(carrier, report) for report in rest)
 
