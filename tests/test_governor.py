@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from redis import Redis
 
-from bot.pipeline.governor import QuietHours, quiet_until, take_slots
+from bot.pipeline.governor import QuietHours, quiet_until, stamp, take_slots
 from bot.redis_conn import get_redis, redis_url
 
 EVENING = QuietHours.parse({"start": "21:00", "end": "08:00"})
@@ -28,6 +28,28 @@ def test_slots_are_granted_up_to_the_cap_and_the_rest_waits_for_the_oldest_to_ag
 
 def test_no_cap_grants_everything(app: Flask) -> None:
     assert take_slots(get_redis(app), 1, mps=0, wanted=10_000).granted == 10_000
+
+
+def test_a_stamped_slot_counts_from_its_submission_not_from_when_it_was_taken(app: Flask) -> None:
+    redis, window = get_redis(app), 0.3
+    taken = take_slots(redis, 3, mps=2, wanted=2, window=window)
+    time.sleep(0.2)  # the worker is held up before its submissions
+    assert stamp(redis, 3, 2, taken.first, window) and stamp(redis, 3, 2, taken.first + 1, window)
+    time.sleep(0.15)  # the takes have aged out of the window, the submissions have not
+    after = take_slots(redis, 3, mps=2, wanted=1, window=window)
+    assert after.granted == 0
+    assert timedelta(milliseconds=50) < after.retry_after <= timedelta(milliseconds=160)
+
+
+def test_a_slot_that_aged_out_is_stamped_only_where_the_window_has_room(app: Flask) -> None:
+    redis, window = get_redis(app), 0.3
+    held_up = take_slots(redis, 4, mps=2, wanted=2, window=window)
+    time.sleep(0.35)  # longer than the window: another worker takes the cap's slots meanwhile
+    other = take_slots(redis, 4, mps=2, wanted=1, window=window)
+    assert other.granted == 1
+    assert stamp(redis, 4, 2, held_up.first, window)  # one place left: it goes
+    assert not stamp(redis, 4, 2, held_up.first + 1, window)  # none left: it must not
+    assert stamp(redis, 4, 2, other.first, window)  # a slot still in the window always has its place
 
 
 def test_two_workers_never_pass_the_cap_in_any_one_second_window(app: Flask) -> None:

@@ -14,12 +14,15 @@ from rq.job import Job
 from rq.registry import FinishedJobRegistry
 from werkzeug import Request, Response
 
+from bot.pipeline.governor import pace, slot_window, take_slots
+from bot.pipeline.handoff import hand_off
+from bot.pipeline.jobs import claim
 from bot.pipeline.outbound import Draft, accept
 from bot.pipeline.queue import enqueue_at, get_queue
 from bot.pipeline.statuses import Status
 from bot.redis_conn import get_redis
 from bot.worker import PreciseScheduler, Worker
-from models import OutboundMessage, db
+from models import MessageEvent, OutboundMessage, db
 
 CAP = 5
 MESSAGES = 12
@@ -60,6 +63,46 @@ def test_two_workers_keep_to_the_carriers_cap(
     while delivered() < MESSAGES and time.monotonic() < deadline:
         time.sleep(0.1)
     assert delivered() == MESSAGES
+
+
+def test_a_worker_held_up_past_its_slot_does_not_submit_and_paces_the_message_again(
+    app, make_account, make_carrier, make_number, httpserver: HTTPServer, run_worker
+):
+    """The governor gave the job a slot; the job reached the request only after the slot had aged out
+    of the window, which another worker's message had filled meanwhile: the request must not go (the
+    carrier would see two in one window). The try does not count, and the message goes later, once."""
+    app.config["PACING_WINDOW_SECONDS"] = 0.3
+    submitted: list[int] = []
+
+    def carrier_endpoint(request: Request) -> Response:
+        submitted.append(request.get_json()["id"])
+        return Response(
+            json.dumps({"id": f"up-{submitted[-1]}", "status": "accepted"}), content_type="application/json"
+        )
+
+    httpserver.expect_request("/sms", method="POST").respond_with_handler(carrier_endpoint)
+    carrier = make_carrier("generic", name="gw", url=httpserver.url_for("/sms"), mps=1)
+    account = make_account(balance=100, price_per_segment=1)
+    make_number(account, carrier)
+    message = accept(Draft(account=account, sender="Shop", recipient="+46731230001", body="Sale", carrier=carrier))
+    redis = get_redis(app)
+    paced = pace(redis, [message.id], reserved=False)
+    assert paced.now == [message.id]
+    time.sleep(0.35)  # held up; another worker takes the cap's one slot of the window meanwhile
+    assert take_slots(redis, carrier.id, 1, 1, slot_window()).granted == 1
+
+    assert hand_off(claim(paced.now), "job=test", paced.slots) == {message.id: "paced"}
+    assert submitted == []
+    row = OutboundMessage.get_by_id(message.id)
+    assert (row.status, row.attempts, row.lease_until, row.unconfirmed_since) == (Status.SENDING, 0, None, None)
+    last = MessageEvent.select().where(MessageEvent.message == message.id).order_by(MessageEvent.id.desc()).first()
+    assert last.detail == "attempt 1: not submitted, no room left under gw's cap of 1/s; paced again"
+
+    time.sleep(0.3)  # the other worker's slot ages out
+    run_worker()
+    assert submitted == [message.id]
+    row = OutboundMessage.get_by_id(message.id)
+    assert (row.status, row.attempts) == (Status.DELIVERED_TO_GATEWAY, 1)
 
 
 def delivered() -> int:

@@ -15,6 +15,13 @@
   slots from a window LATE_SLACK_SECONDS shorter: a group that ran a few milliseconds late must not
   make the next one, on time, find its slots still taken, be refused and go round the scheduler again,
   which pushed every later group back (44 msg/s at a cap of 50 instead of 45.5).
+  A slot taken is not yet a submission: a busy worker may reach the request a while later. So each
+  submission *stamps* its slot on its submission thread, just before its request (`stamp`): the slot
+  moves to that moment, where later takes count it. A slot that has aged out of the window meanwhile
+  (the worker was held up longer than a window) is stamped only if the window at that moment still has
+  room, else the message is not submitted and goes back to the governor (bot/pipeline/handoff.py). Any
+  one-second window of submissions then holds at most `mps`, however late a worker runs: the window
+  ending at a submission's stamp was checked when it was stamped.
 - **Quiet hours**: an account's `{"start": "HH:MM", "end": "HH:MM"}` window, judged in the recipient's
   local time from `phonenumbers.timezone`. A number with several zones is held while any of them is
   quiet, until a moment when none is. Where the zones' quiet windows cover the whole day (a country that
@@ -46,9 +53,10 @@ local wanted = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
 local used = redis.call('ZCARD', KEYS[1])
 local granted = math.min(wanted, math.max(0, cap - used))
+local first = 0
 if granted > 0 then
-  local last = redis.call('INCRBY', KEYS[2], granted)
-  for i = last - granted + 1, last do
+  first = redis.call('INCRBY', KEYS[2], granted) - granted + 1
+  for i = first, first + granted - 1 do
     redis.call('ZADD', KEYS[1], now, i)
   end
 end
@@ -59,7 +67,23 @@ if granted < wanted then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   wait = tonumber(oldest[2]) + tonumber(ARGV[3]) - now
 end
-return {granted, wait}
+return {granted, wait, first}
+"""
+
+STAMP_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+local used = redis.call('ZCARD', KEYS[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+  used = used + 1
+end
+if used > tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], 5000)
+return 1
 """
 
 
@@ -83,10 +107,12 @@ def reserve(redis: Redis, carrier_id: int, mps: int, window: float = 1.0, count:
 
 @dataclass(frozen=True)
 class Slots:
-    """What pacing allows now: `granted` submissions, and when to try again for the rest."""
+    """What pacing allows now: `granted` submissions (slots `first` .. `first + granted - 1`, to be
+    stamped at submission), and when to try again for the rest."""
 
     granted: int
     retry_after: timedelta
+    first: int = 0
 
 
 def take_slots(redis: Redis, carrier_id: int, mps: int, wanted: int = 1, window: float = 1.0) -> Slots:
@@ -95,8 +121,20 @@ def take_slots(redis: Redis, carrier_id: int, mps: int, wanted: int = 1, window:
         return Slots(wanted, timedelta(0))
     script = _script(redis, "window", WINDOW_SCRIPT)
     keys = [f"smsbot:pace:{carrier_id}", f"smsbot:pace:{carrier_id}:seq"]
-    granted, wait_us = script(keys=keys, args=[mps, wanted, int(window * 1_000_000)])
-    return Slots(int(granted), timedelta(microseconds=max(0, int(wait_us))))
+    granted, wait_us, first = script(keys=keys, args=[mps, wanted, int(window * 1_000_000)])
+    return Slots(int(granted), timedelta(microseconds=max(0, int(wait_us))), int(first))
+
+
+def stamp(redis: Redis, carrier_id: int, mps: int, slot: int, window: float) -> bool:
+    """Move a taken slot to now, just before its submission; False when it had aged out of the window
+    and the window has no room left for it now (the submission must not go)."""
+    script = _script(redis, "stamp", STAMP_SCRIPT)
+    return bool(script(keys=[f"smsbot:pace:{carrier_id}"], args=[mps, int(window * 1_000_000), slot]))
+
+
+def slot_window() -> float:
+    """The window slots are taken and stamped in: the reservations' spacing less LATE_SLACK_SECONDS."""
+    return current_app.config["PACING_WINDOW_SECONDS"] - LATE_SLACK_SECONDS
 
 
 def _script(redis: Redis, name: str, source: str):  # type: ignore[no-untyped-def]
@@ -109,10 +147,12 @@ def _script(redis: Redis, name: str, source: str):  # type: ignore[no-untyped-de
 
 @dataclass(frozen=True)
 class Paced:
-    """A chunk after pacing: the ids that may be submitted now, and groups re-scheduled for later."""
+    """A chunk after pacing: the ids that may be submitted now (with the slot each must stamp, for a
+    carrier with a cap), and groups re-scheduled for later."""
 
     now: list[int]
     later: list[tuple[timedelta, list[int]]]
+    slots: dict[int, int]
 
 
 def pace(redis: Redis, message_ids: list[int], reserved: bool) -> Paced:
@@ -135,6 +175,7 @@ def pace(redis: Redis, message_ids: list[int], reserved: bool) -> Paced:
     held = {message_id for ids in capped.values() for message_id in ids}
     now = [message_id for message_id in message_ids if message_id not in held]
     later: list[tuple[timedelta, list[int]]] = []
+    slots: dict[int, int] = {}
     window = current_app.config["PACING_WINDOW_SECONDS"]
     for (carrier_id, mps), ids in capped.items():
         ids.sort()
@@ -148,11 +189,12 @@ def pace(redis: Redis, message_ids: list[int], reserved: bool) -> Paced:
             later.extend((wait, group) for wait, group in groups if wait > timedelta(milliseconds=10))
             ids = due[0] if due else []
         if ids:
-            slots = take_slots(redis, carrier_id, mps, len(ids), window - LATE_SLACK_SECONDS)
-            now.extend(ids[: slots.granted])
-            if slots.granted < len(ids):
-                later.append((slots.retry_after, ids[slots.granted :]))
-    return Paced(now, later)
+            taken = take_slots(redis, carrier_id, mps, len(ids), slot_window())
+            now.extend(ids[: taken.granted])
+            slots.update(zip(ids[: taken.granted], range(taken.first, taken.first + taken.granted), strict=True))
+            if taken.granted < len(ids):
+                later.append((taken.retry_after, ids[taken.granted :]))
+    return Paced(now, later, slots)
 
 
 @dataclass(frozen=True)

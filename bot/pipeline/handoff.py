@@ -7,7 +7,12 @@ look-ups at a carrier without an idempotency key go on the same threads, a chunk
 for the messages the carrier took, their upstream ids, statuses and events in one transaction of a few
 statements. Every other outcome goes through the per-message steps below, on the job's thread.
 
-An attempt ends in one of three ways, each recorded in the message's history:
+A message of a carrier with a cap carries the slot the send governor took for it; its submission
+thread stamps the slot just before the request (bot/pipeline/governor.py). When the slot has aged out and
+the cap has no room left (the worker was held up), the message is not submitted: the try does not count,
+and it goes back to the governor for a new moment (`pace_again`).
+
+An attempt that is submitted ends in one of three ways, each recorded in the message's history:
 - **answered**: the upstream id and status are recorded, retried on a fresh database connection when the
   connection is lost, so a cut connection never makes the claim lapse and the message go out again;
   reports that arrived meanwhile are applied after that commit;
@@ -42,16 +47,19 @@ from typing import TypeVar
 
 from flask import current_app
 from peewee import Case, InterfaceError, OperationalError
+from redis.exceptions import RedisError
 
 from bot import carriers, metrics
 from bot.blocklist import block
 from bot.carriers import CarrierAdapter, SendError, Submission, Submitted
 from bot.consent import Evidence
 from bot.db import replace_connection
+from bot.pipeline.governor import slot_window, stamp
 from bot.pipeline.outbound import advance, record, record_events
 from bot.pipeline.queue import enqueue_sends
 from bot.pipeline.reports import apply_pending
 from bot.pipeline.statuses import Status, predecessors
+from bot.redis_conn import get_redis
 from models import Carrier, OutboundMessage, PendingReport, db, utcnow
 
 log = logging.getLogger("smsbot.jobs")
@@ -69,12 +77,18 @@ class Attempt:
     submission: Submission
     since: datetime | None = None  # the first submission whose answer we have not had
     earlier_unknown: bool = False  # an earlier attempt's outcome was unknown
+    slot: int | None = None  # the send governor's slot for it, under its carrier's cap
 
 
-def hand_off(message_ids: list[int], tag: str) -> dict[int, str]:
+class NoRoom(Exception):
+    """The carrier's cap had no room when the submission's turn came: it was not made."""
+
+
+def hand_off(message_ids: list[int], tag: str, slots: dict[int, int] | None = None) -> dict[int, str]:
     """Run one attempt for each message this job has claimed; schedule the retries that are due.
 
-    Returns each message's outcome: sent, retry, failed, unknown or error.
+    `slots` are the send governor's, for the messages of carriers with a cap. Returns each message's
+    outcome: sent, retry, failed, unknown, error, or paced (not submitted: no room under the cap).
     """
     messages = list(
         OutboundMessage.select(OutboundMessage, Carrier)
@@ -88,7 +102,8 @@ def hand_off(message_ids: list[int], tag: str) -> dict[int, str]:
     for message in messages:
         try:
             adapter = carriers.adapter_for(message.carrier.kind)
-            attempts.append(Attempt(message, message.carrier, adapter, submission_for(message)))
+            slot = (slots or {}).get(message.id)
+            attempts.append(Attempt(message, message.carrier, adapter, submission_for(message), slot=slot))
         except Exception as exc:
             outcomes[message.id] = internal_error(message, exc, tag)
     earlier = [a for a in attempts if a.message.unconfirmed_since and not a.adapter.honours_idempotency_key]
@@ -111,6 +126,8 @@ def hand_off(message_ids: list[int], tag: str) -> dict[int, str]:
     write_ahead(ready)
     submitted = list(zip(ready, submit_all(ready), strict=True))
     outcomes.update(answered_all([(a, outcome) for a, outcome in submitted if isinstance(outcome, Submitted)], tag))
+    outcomes.update(pace_again([(a, outcome) for a, outcome in submitted if isinstance(outcome, NoRoom)], tag))
+    submitted = [(a, outcome) for a, outcome in submitted if not isinstance(outcome, NoRoom)]
     unsure = [a for a, o in submitted if isinstance(o, SendError) and must_reconcile(a, o)]
     listed = lists_of(unsure, lambda a: a.since)
     for attempt, outcome in submitted:  # the answers taken are recorded first, whatever happens next
@@ -212,17 +229,65 @@ def on_threads(work: Callable[[Attempt], T], attempts: list[Attempt]) -> list[tu
 
 
 def submit_all(attempts: list[Attempt]) -> list[Submitted | Exception]:
-    """Submit concurrently; each outcome is the carrier's answer or the exception the submission raised.
-    The send latency metric is observed afterwards, in one Redis round trip."""
-    timed = on_threads(lambda a: a.adapter.submit(a.carrier, a.submission), attempts)
+    """Submit concurrently; each outcome is the carrier's answer, the exception the submission raised,
+    or NoRoom. The send latency metric is observed afterwards, in one Redis round trip."""
+    timed = on_threads(submit, attempts)
     metrics.observe_many(
         "send",
         [
             ((attempt.carrier.name, metrics.send_result(outcome)), seconds)
             for attempt, (outcome, seconds) in zip(attempts, timed, strict=True)
+            if not isinstance(outcome, NoRoom)
         ],
     )
     return [outcome for outcome, _ in timed]
+
+
+def submit(attempt: Attempt) -> Submitted:
+    """One submission, on a submission thread; a paced one first stamps its slot (raises NoRoom when the
+    cap has no room for it now, or Redis cannot say)."""
+    if attempt.slot is not None:
+        carrier = attempt.carrier
+        try:
+            room = stamp(get_redis(current_app), carrier.id, carrier.mps, attempt.slot, slot_window())
+        except RedisError as exc:
+            raise NoRoom(f"the send governor could not be asked: {exc}") from exc
+        if not room:
+            raise NoRoom(f"no room left under {carrier.name}'s cap of {carrier.mps}/s")
+    return attempt.adapter.submit(attempt.carrier, attempt.submission)
+
+
+def pace_again(refused: list[tuple[Attempt, NoRoom]], tag: str) -> dict[int, str]:
+    """Messages not submitted for want of room under their carrier's cap: the try does not count (its
+    claim and write-ahead mark are undone), and they go back to the governor for a new moment. Should
+    Redis not take the job, they wait between tries and the sweeper enqueues them."""
+    if not refused:
+        return {}
+    attempts = [attempt for attempt, _ in refused]
+    ids = [attempt.message.id for attempt in attempts]
+    now = utcnow()
+
+    def write() -> None:
+        OutboundMessage.update(attempts=OutboundMessage.attempts - 1, lease_until=None, updated_at=now).where(
+            OutboundMessage.id.in_(ids)
+        ).execute()
+        mark_unconfirmed([attempt.message.id for attempt in attempts if not attempt.earlier_unknown], None)
+        events = [
+            {
+                "message": attempt.message.id,
+                "code": Status.SENDING,
+                "detail": f"attempt {attempt.message.attempts}: not submitted, {reason}; paced again"[:250],
+                "source": "pipeline",
+                "at": now,
+            }
+            for attempt, reason in refused
+        ]
+        record_events(events, [attempt.message for attempt in attempts])
+
+    durably(write, tag)
+    enqueue_sends(ids)
+    log.info("%s: %s messages found no room under their carrier's cap; paced again", tag, len(ids))
+    return dict.fromkeys(ids, "paced")
 
 
 def settle(attempt: Attempt, error: Exception, tag: str, listing: Listing | None) -> str:
