@@ -44,8 +44,64 @@ def _count_commit() -> None:
     _commits.count = commits() + 1
 
 
+class BeginFirst:
+    """A cursor whose execute sends the transaction's deferred BEGIN with its statement, in one round trip
+    (psycopg2 sends a query and its interpolated parameters as one simple-protocol message, which may hold
+    several statements; the results are the last one's)."""
+
+    def __init__(self, cursor, begin: str) -> None:  # type: ignore[no-untyped-def]
+        self._cursor, self._begin = cursor, begin
+
+    def execute(self, sql: str, params: object = None) -> None:
+        self._cursor.execute(f"{self._begin}; {sql}", params)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._cursor)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._cursor, name)
+
+
 class PooledPostgres(PooledPostgresqlDatabase):
-    """The PostgreSQL pool, counting per thread what the server has committed (see `commits`)."""
+    """The PostgreSQL pool, counting per thread what the server has committed (see `commits`).
+
+    A transaction's BEGIN is not a round trip of its own: it goes to the server with the transaction's
+    first statement (`BeginFirst`), and a transaction that ran no statement sends neither BEGIN nor
+    COMMIT. The query hooks (bot/cache.py watches them) see each statement as written.
+    """
+
+    def begin(self, isolation_level: str | None = None) -> None:
+        if self.is_closed():  # connect now, as sending BEGIN would: connecting later resets the transactions
+            if not self.autoconnect:
+                raise InterfaceError("Error, database connection not opened.")
+            self.connect()
+        level = isolation_level or self._isolation_level
+        begin = f"BEGIN TRANSACTION ISOLATION LEVEL {self._adapter.isolation_level_str(level)}" if level else "BEGIN"
+        self._state.deferred_begin = begin
+
+    def cursor(self, named_cursor: object = None):  # type: ignore[no-untyped-def]
+        cursor = super().cursor(named_cursor)
+        begin = getattr(self._state, "deferred_begin", None)
+        if begin is None:
+            return cursor
+        self._state.deferred_begin = None
+        return BeginFirst(cursor, begin)
+
+    def _skip_unbegun(self) -> bool:
+        """Whether the transaction being ended never reached the server (nothing to commit or roll back)."""
+        if getattr(self._state, "deferred_begin", None) is None:
+            return False
+        self._state.deferred_begin = None
+        return True
+
+    def rollback(self) -> None:
+        if not self._skip_unbegun():
+            super().rollback()
+
+    def _close(self, conn, close_conn: bool = False) -> None:  # type: ignore[no-untyped-def]
+        if conn is self._state.conn:
+            self._state.deferred_begin = None  # a BEGIN never sent must not ride on the next user's statement
+        super()._close(conn, close_conn)
 
     def _is_closed(self, conn) -> bool:  # type: ignore[no-untyped-def]
         """At check-out: peewee's test (`SELECT 1` on an idle connection), or for a web request, which runs
@@ -55,8 +111,9 @@ class PooledPostgres(PooledPostgresqlDatabase):
         return bool(conn.closed) or not self._adapter.is_connection_reusable(conn)
 
     def commit(self) -> None:
-        super().commit()
-        _count_commit()
+        if not self._skip_unbegun():
+            super().commit()
+            _count_commit()
 
     def execute_sql(self, sql: str, params: object = None):  # type: ignore[no-untyped-def]
         cursor = super().execute_sql(sql, params)
