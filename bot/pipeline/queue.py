@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 from flask import current_app
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
@@ -45,12 +47,16 @@ class PreciseRegistry(ScheduledJobRegistry):
         return super().get_jobs_to_schedule(time.time(), chunk_size)  # type: ignore[arg-type]
 
 
-def enqueue_at(queue: Queue, at: datetime, func: str, *args: object, **options: object) -> None:
-    """`queue.enqueue_at`, its moment kept to the microsecond (`PreciseRegistry`), in one transaction."""
-    with queue.connection.pipeline() as pipe:
+def enqueue_at(
+    queue: Queue, at: datetime, func: str, *args: object, pipeline: Pipeline | None = None, **options: object
+) -> None:
+    """`queue.enqueue_at`, its moment kept to the microsecond (`PreciseRegistry`), in one transaction:
+    `pipeline`'s when given (the caller executes it), else its own."""
+    with nullcontext(pipeline) if pipeline is not None else queue.connection.pipeline() as pipe:
         job = queue.enqueue_at(at.replace(tzinfo=UTC), func, *args, pipeline=pipe, **options)
         PreciseRegistry(queue=queue).schedule(job, at, pipeline=pipe)
-        pipe.execute()
+        if pipeline is None:
+            pipe.execute()
 
 
 def send_job_id(message_id: int) -> str:
@@ -68,28 +74,32 @@ def enqueue_sends(
     the id `send-<id>`; a job a send job schedules itself (`again`: a re-try, or `reserved`: re-scheduled
     by the send governor for the messages' moment) gets an id of its own, since the running job may still
     hold the plain one. A job of several messages gets a random id. Jobs are not retried by RQ: a send
-    job schedules the retry of each message that failed (bot/pipeline/handoff.py).
+    job schedules the retry of each message that failed (bot/pipeline/handoff.py). All the jobs go to
+    Redis in one transaction (one round trip): all are enqueued, or none.
     """
     config = current_app.config
     size = max(1, config["SEND_CHUNK"])
     now = utcnow()
-    for start in range(0, len(message_ids), size):
-        chunk = list(message_ids[start : start + size])
-        rounds = math.ceil(len(chunk) / max(1, config["SEND_CONCURRENCY"]))
-        options = {
-            "job_id": job_id_for(chunk, send_at or now, reserved or again),
-            "job_timeout": config["SEND_TIMEOUT_SECONDS"] * 3 * rounds,
-            "result_ttl": 600,
-            "failure_ttl": 7 * 24 * 3600,
-        }
-        try:
-            if send_at and send_at > now:
-                enqueue_at(get_queue(), send_at, SEND_JOB, chunk, reserved, **options)
-            else:
-                get_queue().enqueue(SEND_JOB, chunk, reserved, **options)
-        except RedisError as exc:
-            current_app.logger.warning("messages %s not enqueued, left in the outbox: %s", chunk, exc)
-            return False
+    queue = get_queue()
+    try:
+        with queue.connection.pipeline() as pipe:
+            for start in range(0, len(message_ids), size):
+                chunk = list(message_ids[start : start + size])
+                rounds = math.ceil(len(chunk) / max(1, config["SEND_CONCURRENCY"]))
+                options = {
+                    "job_id": job_id_for(chunk, send_at or now, reserved or again),
+                    "job_timeout": config["SEND_TIMEOUT_SECONDS"] * 3 * rounds,
+                    "result_ttl": 600,
+                    "failure_ttl": 7 * 24 * 3600,
+                }
+                if send_at and send_at > now:
+                    enqueue_at(queue, send_at, SEND_JOB, chunk, reserved, pipeline=pipe, **options)
+                else:
+                    queue.enqueue(SEND_JOB, chunk, reserved, pipeline=pipe, **options)
+            pipe.execute()
+    except RedisError as exc:
+        current_app.logger.warning("%s messages not enqueued, left in the outbox: %s", len(message_ids), exc)
+        return False
     return True
 
 
