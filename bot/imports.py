@@ -20,7 +20,6 @@ import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -28,7 +27,8 @@ from peewee import chunked
 
 from bot import phones, spreadsheet
 from bot.contacts import group_key
-from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
+from bot.pipeline import leases
+from bot.pipeline.queue import enqueue_job_after_commit
 from models import Account, Contact, ContactImport, Group, GroupMember, ImportFile, db, utcnow
 
 IMPORT_JOB = "bot.imports.run_import"
@@ -188,23 +188,10 @@ def ids_by(model: Any, column: Any, account_id: int, values: list[str]) -> dict[
     return found
 
 
-def claim(import_id: int) -> bool:
-    free = ContactImport.lease_until.is_null() | (ContactImport.lease_until < utcnow())
-    return bool(
-        ContactImport.update(lease_until=lease(), updated_at=utcnow())
-        .where((ContactImport.id == import_id) & ContactImport.state.in_(UNFINISHED) & free)
-        .execute()
-    )
-
-
-def lease() -> datetime:
-    return utcnow() + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
-
-
 def run_import(import_id: int) -> str:
     """The RQ job: check the rows (once), then write chunks for one slice of time; safe to run twice."""
     with db.connection_context():
-        if not claim(import_id):
+        if not leases.claim(ContactImport, import_id, ContactImport.state.in_(UNFINISHED), updated_at=utcnow()):
             return "skipped"
         job = ContactImport.get_by_id(import_id)
         text = ImportFile.get(ImportFile.contact_import == job.id).text
@@ -232,7 +219,7 @@ def check_rows(job: ContactImport, text: str, region: str) -> list[str] | None:
             else:
                 checked.append(row.phone)
             if index % current_app.config["IMPORT_CHUNK"] == 0:
-                ContactImport.update(lease_until=lease()).where(ContactImport.id == job.id).execute()
+                ContactImport.update(lease_until=leases.lease_end()).where(ContactImport.id == job.id).execute()
     with db.atomic():
         if bad:
             finish(job, "failed", skipped=bad, errors=errors)
@@ -264,7 +251,7 @@ def write_rows(job: ContactImport, text: str, region: str, checked: list[str]) -
                 finish(job, "done")
                 return "done"
             spent = time.monotonic() - began > current_app.config["IMPORT_SLICE_SECONDS"]
-            job.lease_until, job.updated_at = None if spent else lease(), utcnow()
+            job.lease_until, job.updated_at = None if spent else leases.lease_end(), utcnow()
             job.save()
             if spent:  # the rest in a fresh job: RQ's job timeout stays far away
                 enqueue_job_after_commit(IMPORT_JOB, job.id)
@@ -287,21 +274,4 @@ def finish(job: ContactImport, state: str, **counts: Any) -> None:
 
 def resume_stalled() -> int:
     """The sweeper's step: enqueue unfinished imports whose lease lapsed or whose next job never started."""
-    now = utcnow()
-    settled = now - timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
-    unclaimed = ContactImport.lease_until.is_null() | (ContactImport.lease_until < now)
-    stalled = ContactImport.select(ContactImport.id).where(
-        ContactImport.state.in_(UNFINISHED)
-        & (
-            (ContactImport.lease_until < now)
-            | (ContactImport.lease_until.is_null() & (ContactImport.updated_at < settled))
-        )
-    )
-    resumed = 0
-    for job in list(stalled):  # read to the end first: SQLite refuses a write while the SELECT is open
-        if enqueue_job(IMPORT_JOB, job.id):
-            ContactImport.update(updated_at=now, lease_until=None).where(
-                (ContactImport.id == job.id) & unclaimed
-            ).execute()
-            resumed += 1
-    return resumed
+    return leases.resume_stalled(ContactImport, ContactImport.state.in_(UNFINISHED), IMPORT_JOB)

@@ -18,6 +18,7 @@ from datetime import timedelta
 from flask import current_app
 
 from bot import audit, rows
+from bot.pipeline import leases
 from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
 from models import Effect, InboundMessage, OutboundMessage, db, utcnow
 
@@ -70,18 +71,8 @@ def add_for_messages(kind: str, messages: Sequence[OutboundMessage]) -> None:
 
 
 def claim(effect_id: int) -> bool:
-    now = utcnow()
-    lease = now + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
-    return bool(
-        Effect.update(attempts=Effect.attempts + 1, lease_until=lease)
-        .where(
-            (Effect.id == effect_id)
-            & (Effect.state == "pending")
-            & (Effect.due_at <= now)
-            & (Effect.lease_until.is_null() | (Effect.lease_until < now))
-        )
-        .execute()
-    )
+    due = (Effect.state == "pending") & (Effect.due_at <= utcnow())
+    return leases.claim(Effect, effect_id, due, attempts=Effect.attempts + 1)
 
 
 def perform(effect_id: int, kinds: Mapping[str, Kind]) -> str:
@@ -152,9 +143,7 @@ def requeue_due() -> int:
     now = utcnow()
     overdue = now - timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
     due = Effect.select(Effect.id).where(
-        (Effect.state == "pending")
-        & (Effect.due_at < overdue)
-        & (Effect.lease_until.is_null() | (Effect.lease_until < now))
+        (Effect.state == "pending") & (Effect.due_at < overdue) & leases.unleased(Effect)
     )
     requeued = 0
     for effect in list(due):  # read to the end first: a write while the SELECT is open is refused by SQLite

@@ -11,29 +11,19 @@ they cost nothing).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import current_app
 
+from bot.pipeline import leases
 from bot.pipeline.outbound import accept_many, route_for
-from bot.pipeline.queue import enqueue_job, enqueue_job_after_commit
+from bot.pipeline.queue import enqueue_job_after_commit
 from bot.pipeline.sending import FAN_OUT_JOB, Send, draft
 from models import Batch, Contact, GroupMember, db, utcnow
-
-
-def claim(batch_id: str) -> bool:
-    now = utcnow()
-    lease = now + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
-    free = Batch.lease_until.is_null() | (Batch.lease_until < now)
-    return bool(
-        Batch.update(lease_until=lease).where((Batch.id == batch_id) & (Batch.state == "pending") & free).execute()
-    )
 
 
 def fan_out(batch_id: str) -> str:
     """One chunk of a group send (the RQ job); safe to run twice or after the batch is done."""
     with db.connection_context():
-        if not claim(batch_id):
+        if not leases.claim(Batch, batch_id, Batch.state == "pending"):
             return "skipped"
         batch = Batch.get_by_id(batch_id)
         send = Send(
@@ -72,16 +62,4 @@ def fan_out(batch_id: str) -> str:
 
 def resume_stalled() -> int:
     """The sweeper's step: enqueue unfinished batches whose lease lapsed or whose next chunk never started."""
-    now = utcnow()
-    settled = now - timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
-    unclaimed = Batch.lease_until.is_null() | (Batch.lease_until < now)
-    stalled = Batch.select(Batch.id).where(
-        (Batch.state == "pending")
-        & ((Batch.lease_until < now) | (Batch.lease_until.is_null() & (Batch.updated_at < settled)))
-    )
-    resumed = 0
-    for batch in list(stalled):  # read to the end first: a write while the SELECT is open is refused by SQLite
-        if enqueue_job(FAN_OUT_JOB, batch.id):
-            Batch.update(updated_at=now, lease_until=None).where((Batch.id == batch.id) & unclaimed).execute()
-            resumed += 1
-    return resumed
+    return leases.resume_stalled(Batch, Batch.state == "pending", FAN_OUT_JOB)
