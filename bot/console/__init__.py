@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 
 bp = Blueprint(
     "console",
@@ -34,6 +34,15 @@ def money(minor: int | None) -> str:
 @bp.app_template_filter("when")
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+LAST_PAGE = 100_000  # a page number past it is served as it: a database cannot skip 10^20 rows
+
+
+def page_number() -> int:
+    """The list page asked for by the `page` query argument: 1 when absent or not a positive number."""
+    raw = request.args.get("page", "1")
+    return min(max(int(raw), 1), LAST_PAGE) if raw.isdigit() else 1
 
 
 def init_app(app: Flask) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import g, render_template, request
 
 from bot.api.audit import entries
-from bot.console import bp
+from bot.console import bp, page_number
 from bot.console.auth import login_required
 
 PAGE = 50
@@ -33,8 +33,7 @@ def changes(before: dict | None, after: dict | None) -> list[tuple[str, str, str
 @login_required("admin")
 def audit_log() -> str:
     action = request.args.get("action", "").strip()[:100]
-    raw_page = request.args.get("page", "1")
-    page = max(int(raw_page), 1) if raw_page.isdigit() else 1
+    page = page_number()
     query = entries(g.account.id, action)
     rows = list(query.order_by(query.model.id.desc()).paginate(page, PAGE + 1))
     return render_template(

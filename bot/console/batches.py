@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, g, render_template, request
+from flask import abort, g, render_template
 
 from bot.api.messages import clicks_of
 from bot.batch_progress import own_batch, progress
-from bot.console import bp
+from bot.console import bp, page_number
 from bot.console.auth import login_required
 from bot.pipeline import statuses
 from models import OutboundMessage
@@ -21,8 +21,7 @@ def batch(batch_id: str) -> str:
     if found is None:
         abort(404, f"No batch {batch_id}.")
     shown = progress(found)
-    raw_page = request.args.get("page", "1")
-    page = max(int(raw_page), 1) if raw_page.isdigit() else 1
+    page = page_number()
     messages = (
         OutboundMessage.select()
         .where((OutboundMessage.batch == found.id) & (OutboundMessage.account == g.account.id))

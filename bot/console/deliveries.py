@@ -3,12 +3,12 @@ with its tries, and a Replay button (the same as `POST /api/v1/deliveries/<id>/r
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from bot import outbox
 from bot.api.deliveries import forwards
-from bot.console import bp
+from bot.console import bp, page_number
 from bot.console.auth import login_required
 from models import Effect, InboundMessage
 
@@ -18,8 +18,7 @@ PAGE = 50
 @bp.get("/deliveries")
 @login_required()
 def deliveries() -> str:
-    raw_page = request.args.get("page", "1")
-    page = max(int(raw_page), 1) if raw_page.isdigit() else 1
+    page = page_number()
     query = forwards().select(Effect, InboundMessage).where(Effect.state == "failed").order_by(Effect.id.desc())
     rows = list(query.paginate(page, PAGE + 1))
     return render_template("console/deliveries.html", rows=rows[:PAGE], page=page, more=len(rows) > PAGE)

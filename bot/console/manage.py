@@ -10,7 +10,7 @@ from bot import blocklist, consent, flows, keyword_rules, phones, spreadsheet
 from bot.api.contacts import CSV_COLUMNS, contact_rows
 from bot.api.serialize import contacts as contacts_json
 from bot.consent import Evidence
-from bot.console import bp
+from bot.console import bp, page_number
 from bot.console.auth import current_user, login_required
 from bot.contacts import add_to_group, group_named, save_contact
 from bot.keyword_rules import KeywordError
@@ -104,7 +104,7 @@ def contacts() -> str:
         query = query.where(
             Contact.id.in_(GroupMember.select(GroupMember.contact).where(GroupMember.group == int(group_id)))
         )
-    page = max(int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1, 1)
+    page = page_number()
     total = query.count()
     rows = contacts_json(list(query.order_by(Contact.id.desc()).paginate(page, PAGE)))
     size = fn.COUNT(GroupMember.id)
