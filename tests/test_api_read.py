@@ -98,6 +98,10 @@ def test_paging_with_a_cursor(client, accounts):
     phones = [c["phone"] for page in (first, second, third) for c in page["contacts"]]
     assert phones == [f"+4673123456{n}" for n in (4, 3, 2, 1, 0)]
     assert third["next"] is None
+    huge = client.get(f"/api/v1/contacts?cursor={10**30}", headers=bearer(mine))
+    assert (huge.status_code, huge.json["error"]["field"]) == (422, "cursor")
+    huge = client.get(f"/api/v1/contacts?limit={10**30}", headers=bearer(mine))
+    assert (huge.status_code, huge.json["error"]["field"]) == (422, "limit")
 
 
 def test_a_nul_character_is_refused_on_every_database(client, accounts):
