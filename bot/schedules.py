@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
-from bot import audit, phones, recurrence
+from bot import audit, recurrence
 from bot.contacts import group_named
 from bot.db import for_update
 from bot.pipeline import segments
 from bot.pipeline.outbound import Draft
 from bot.pipeline.sending import Send, SendRefused, check, send_to_group
-from bot.pipeline.validation import Rejected, banned_word, check_content, own_sender
+from bot.pipeline.validation import Rejected, check_sender, check_text
 from models import Account, Schedule, ScheduleRun, db
 
 EARLIEST_DATE = date(2000, 1, 1)
@@ -90,20 +90,15 @@ def check_send(send: Send) -> None:
         check(send)
     except SendRefused as exc:
         raise Refused(str(exc), exc.field) from None
-    if not phones.is_valid_sender(send.sender):
-        raise Refused("from must be 1-11 letters, digits or spaces, or up to 15 digits", "from")
+    try:
+        check_sender(Draft(send.account, send.sender, "", ""), send.sender, {})
+    except Rejected as exc:
+        raise Refused(f"from: {exc.detail}", "from") from None
     body = segments.normalize_body(send.text)
     try:
-        if phones.sender_kind(send.sender) != "alphanumeric":
-            own_sender(Draft(send.account, send.sender, "", ""), send.sender, {})
-    except Rejected as exc:
-        raise Refused(exc.detail, "from") from None
-    try:
-        check_content(body, segments.count_segments(body).segments)
+        check_text(body, segments.count_segments(body).segments, send.account.banned_words)
     except Rejected as exc:
         raise Refused(f"text: {exc.detail}", "text") from None
-    if word := banned_word(body, send.account.banned_words):
-        raise Refused(f"text holds the banned word {word}", "text")
 
 
 def apply(schedule: Schedule, account: Account, fields: dict, now: datetime) -> Schedule:

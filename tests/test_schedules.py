@@ -237,12 +237,13 @@ def test_create_read_list_and_its_runs(client, shop):
         ({"text": "x" * 10_001}, 422, "text"),
         ({"from": "+46700000099"}, 422, "from"),  # a numeric sender that is not the account's number
         ({"from": "Too long a sender"}, 422, "from"),
+        ({"text": "Win at the Casino tonight"}, 422, "text"),  # a banned word of the account's (below)
         ({"text": "Stop: {unsubscribe_url}"}, 422, "text"),  # the stop service is off (below)
         ({"surprise": 1}, 422, "surprise"),
     ],
 )
 def test_bad_input_is_4xx_naming_the_field_and_writes_nothing(client, shop, fields, status, field):
-    Account.update(stop_service_enabled=False).where(Account.id == shop.id).execute()
+    Account.update(stop_service_enabled=False, banned_words=["casino"]).where(Account.id == shop.id).execute()
     answer = client.post("/api/v1/schedules", json=plan(**fields), headers=key(shop))
     assert (answer.status_code, answer.json["error"]["field"]) == (status, field), answer.json
     assert Schedule.select().count() == 0

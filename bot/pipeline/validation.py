@@ -62,16 +62,10 @@ def validate(draft: Draft, message: OutboundMessage, lookups: Lookups) -> str:
         recipient = phones.check_recipient(message.recipient, account.default_region)
     except phones.PhoneError as exc:
         raise Rejected(Status(exc.code), str(exc)) from exc
-    if not phones.is_valid_sender(message.sender):
-        raise Rejected(Status.INVALID_SENDER, "sender must be 1-11 letters, digits or spaces, or up to 15 digits")
-    if phones.sender_kind(message.sender) != "alphanumeric":
-        message.sender = own_sender(draft, message.sender, lookups.senders)
+    message.sender = check_sender(draft, message.sender, lookups.senders)
     if inputguard.has_unstorable(draft.body):
         raise Rejected(Status.INVALID_CONTENT, "the text holds NUL or invalid (lone surrogate) characters")
-    check_content(message.body, message.segments)
-    banned = banned_word(message.body, account.banned_words)
-    if banned:
-        raise Rejected(Status.CONTENT_REJECTED, f"banned word: {banned}")
+    check_text(message.body, message.segments, account.banned_words)
     if not draft.compliance and (account.id, draft.topic, recipient) in lookups.blocked:
         raise Rejected(Status.RECIPIENT_REJECTED, blocked_detail(draft.topic))
     if phones.is_nanp(recipient):
@@ -80,6 +74,25 @@ def validate(draft: Draft, message: OutboundMessage, lookups: Lookups) -> str:
         if phones.sender_kind(message.sender) == "alphanumeric":
             raise Rejected(Status.SENDER_REJECTED, "US/Canada does not accept alphanumeric senders")
     return recipient
+
+
+def check_sender(draft: Draft, sender: str, found: dict[tuple[int, str], str | None]) -> str:
+    """The sender's rules: returns the sender as it goes (a numeric one as the account's number is stored).
+    Also what a schedule is checked by when it is saved (bot/schedules.py)."""
+    if not phones.is_valid_sender(sender):
+        raise Rejected(Status.INVALID_SENDER, "sender must be 1-11 letters, digits or spaces, or up to 15 digits")
+    if phones.sender_kind(sender) != "alphanumeric":
+        return own_sender(draft, sender, found)
+    return sender
+
+
+def check_text(body: str, segment_count: int, banned_words: list[str]) -> None:
+    """The text's rules: not empty, no control characters, at most MAX_SEGMENTS, none of the account's
+    banned words."""
+    check_content(body, segment_count)
+    banned = banned_word(body, banned_words)
+    if banned:
+        raise Rejected(Status.CONTENT_REJECTED, f"banned word: {banned}")
 
 
 def own_sender(draft: Draft, sender: str, found: dict[tuple[int, str], str | None]) -> str:
