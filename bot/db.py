@@ -26,6 +26,7 @@ from flask import Flask, Response, request
 from peewee import Database, InterfaceError, ModelSelect, OperationalError
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from models import db
 
@@ -45,21 +46,51 @@ def _count_commit() -> None:
 
 
 class BeginFirst:
-    """A cursor whose execute sends the transaction's deferred BEGIN with its statement, in one round trip
-    (psycopg2 sends a query and its interpolated parameters as one simple-protocol message, which may hold
-    several statements; the results are the last one's)."""
+    """A cursor of a transaction whose BEGIN has not reached the server yet: its `execute` sends the BEGIN
+    with its statement, in one round trip (psycopg2 sends a query and its interpolated parameters as one
+    simple-protocol message, which may hold several statements; the results are the last one's).
 
-    def __init__(self, cursor, begin: str) -> None:  # type: ignore[no-untyped-def]
-        self._cursor, self._begin = cursor, begin
+    The BEGIN counts as sent once the server has a transaction open: a statement psycopg2 refused before
+    sending it (a value it cannot adapt) leaves it waiting for the next one. Any other way of running SQL
+    on the cursor sends the BEGIN on its own first.
+    """
+
+    def __init__(self, cursor, database: PooledPostgres) -> None:  # type: ignore[no-untyped-def]
+        self._cursor, self._database = cursor, database
 
     def execute(self, sql: str, params: object = None) -> None:
-        self._cursor.execute(f"{self._begin}; {sql}", params)
+        begin = self._database.deferred_begin()
+        try:
+            self._cursor.execute(f"{begin}; {sql}" if begin else sql, params)
+        finally:
+            if begin and self._cursor.connection.info.transaction_status != TRANSACTION_STATUS_IDLE:
+                self._database.begun()
+
+    def _begin_first(self, method: Callable[..., object]) -> Callable[..., object]:
+        def run(*args: object, **kwargs: object) -> object:
+            self.execute("SELECT 1")  # the BEGIN, then what was asked
+            return method(*args, **kwargs)
+
+        return run
+
+    def __getattr__(self, name: str) -> object:
+        found = getattr(self._cursor, name)
+        return self._begin_first(found) if name in SQL_RUNNING_METHODS else found
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._cursor)
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._cursor, name)
+    def __next__(self):  # type: ignore[no-untyped-def]
+        return next(self._cursor)
+
+    def __enter__(self) -> BeginFirst:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+
+SQL_RUNNING_METHODS = frozenset({"executemany", "callproc", "copy_from", "copy_to", "copy_expert"})
 
 
 class PooledPostgres(PooledPostgresqlDatabase):
@@ -71,6 +102,7 @@ class PooledPostgres(PooledPostgresqlDatabase):
     """
 
     def begin(self, isolation_level: str | None = None) -> None:
+        """Note the transaction's BEGIN, to go with its first statement (`BeginFirst`)."""
         if self.is_closed():  # connect now, as sending BEGIN would: connecting later resets the transactions
             if not self.autoconnect:
                 raise InterfaceError("Error, database connection not opened.")
@@ -81,17 +113,20 @@ class PooledPostgres(PooledPostgresqlDatabase):
 
     def cursor(self, named_cursor: object = None):  # type: ignore[no-untyped-def]
         cursor = super().cursor(named_cursor)
-        begin = getattr(self._state, "deferred_begin", None)
-        if begin is None:
-            return cursor
+        return cursor if self.deferred_begin() is None else BeginFirst(cursor, self)
+
+    def deferred_begin(self) -> str | None:
+        """The BEGIN of this thread's transaction while it has not reached the server, else None."""
+        return getattr(self._state, "deferred_begin", None)
+
+    def begun(self) -> None:
         self._state.deferred_begin = None
-        return BeginFirst(cursor, begin)
 
     def _skip_unbegun(self) -> bool:
         """Whether the transaction being ended never reached the server (nothing to commit or roll back)."""
-        if getattr(self._state, "deferred_begin", None) is None:
+        if self.deferred_begin() is None:
             return False
-        self._state.deferred_begin = None
+        self.begun()
         return True
 
     def rollback(self) -> None:
@@ -100,7 +135,7 @@ class PooledPostgres(PooledPostgresqlDatabase):
 
     def _close(self, conn, close_conn: bool = False) -> None:  # type: ignore[no-untyped-def]
         if conn is self._state.conn:
-            self._state.deferred_begin = None  # a BEGIN never sent must not ride on the next user's statement
+            self.begun()  # a BEGIN never sent must not ride on the next user's statement
         super()._close(conn, close_conn)
 
     def _is_closed(self, conn) -> bool:  # type: ignore[no-untyped-def]

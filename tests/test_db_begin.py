@@ -65,3 +65,27 @@ def test_a_transaction_that_ran_nothing_leaves_no_begin_behind(make_account) -> 
     add_one(account)  # outside a transaction: committed on its own, not the start of a stale one
     assert connection.info.transaction_status == TRANSACTION_STATUS_IDLE
     assert balance(account) == 6
+
+
+def test_a_statement_refused_before_it_was_sent_leaves_the_begin_for_the_next(make_account) -> None:
+    """psycopg2 refuses a value it cannot adapt before sending anything: the transaction has not begun,
+    and its next statement still brings the BEGIN, so the rollback undoes it."""
+    account = make_account(balance=5)
+    with pytest.raises(RuntimeError), db.atomic():
+        with pytest.raises(Exception, match="adapt"):
+            db.execute_sql("SELECT %s", (object(),))
+        add_one(account)
+        assert db.connection().info.transaction_status == TRANSACTION_STATUS_INTRANS
+        raise RuntimeError("the handler failed")
+    assert balance(account) == 5
+
+
+def test_sql_run_another_way_than_execute_still_begins_the_transaction(make_account) -> None:
+    account = make_account(balance=5)
+    with pytest.raises(RuntimeError), db.atomic():
+        cursor = db.cursor()
+        cursor.executemany(
+            "UPDATE account SET balance = balance + %s WHERE id = %s", [(1, account.id), (2, account.id)]
+        )
+        raise RuntimeError("the handler failed")
+    assert balance(account) == 5
