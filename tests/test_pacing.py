@@ -88,13 +88,15 @@ def test_a_worker_held_up_past_its_slot_does_not_submit_and_paces_the_message_ag
     redis = get_redis(app)
     paced = pace(redis, [message.id], reserved=False)
     assert paced.now == [message.id]
+    earlier = datetime(2026, 12, 6, 9, 30)  # an earlier attempt went out and its answer was lost
+    OutboundMessage.update(unconfirmed_since=earlier).where(OutboundMessage.id == message.id).execute()
     time.sleep(0.35)  # held up; another worker takes the cap's one slot of the window meanwhile
     assert take_slots(redis, carrier.id, 1, 1, slot_window()).granted == 1
 
     assert hand_off(claim(paced.now), "job=test", paced.slots) == {message.id: "paced"}
     assert submitted == []
     row = OutboundMessage.get_by_id(message.id)
-    assert (row.status, row.attempts, row.lease_until, row.unconfirmed_since) == (Status.SENDING, 0, None, None)
+    assert (row.status, row.attempts, row.lease_until, row.unconfirmed_since) == (Status.SENDING, 0, None, earlier)
     last = MessageEvent.select().where(MessageEvent.message == message.id).order_by(MessageEvent.id.desc()).first()
     assert last.detail == "attempt 1: not submitted, no room left under gw's cap of 1/s; paced again"
 

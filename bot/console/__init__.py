@@ -42,7 +42,7 @@ LAST_PAGE = 100_000  # a page number past it is served as it: a database cannot 
 def page_number() -> int:
     """The list page asked for by the `page` query argument: 1 when absent or not a positive number."""
     raw = request.args.get("page", "1")
-    return min(max(int(raw), 1), LAST_PAGE) if raw.isdigit() else 1
+    return min(max(int(raw), 1), LAST_PAGE) if raw.isdecimal() else 1
 
 
 def init_app(app: Flask) -> None:

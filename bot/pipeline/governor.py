@@ -21,7 +21,8 @@
   (the worker was held up longer than a window) is stamped only if the window at that moment still has
   room, else the message is not submitted and goes back to the governor (bot/pipeline/handoff.py). Any
   one-second window of submissions then holds at most `mps`, however late a worker runs: the window
-  ending at a submission's stamp was checked when it was stamped.
+  ending at a submission's stamp was checked when it was stamped. Slots are numbered by a counter kept
+  for a day, so a slot number held by a worker held up for long is never given to another.
 - **Quiet hours**: an account's `{"start": "HH:MM", "end": "HH:MM"}` window, judged in the recipient's
   local time from `phonenumbers.timezone`. A number with several zones is held while any of them is
   quiet, until a moment when none is. Where the zones' quiet windows cover the whole day (a country that
@@ -61,7 +62,7 @@ if granted > 0 then
   end
 end
 redis.call('PEXPIRE', KEYS[1], 5000)
-redis.call('PEXPIRE', KEYS[2], 5000)
+redis.call('PEXPIRE', KEYS[2], 86400000)
 local wait = 0
 if granted < wanted then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')

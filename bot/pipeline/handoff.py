@@ -78,6 +78,7 @@ class Attempt:
     since: datetime | None = None  # the first submission whose answer we have not had
     earlier_unknown: bool = False  # an earlier attempt's outcome was unknown
     slot: int | None = None  # the send governor's slot for it, under its carrier's cap
+    mark_before: datetime | None = None  # its write-ahead mark when the attempt began (before any look-up)
 
 
 class NoRoom(Exception):
@@ -103,7 +104,9 @@ def hand_off(message_ids: list[int], tag: str, slots: dict[int, int] | None = No
         try:
             adapter = carriers.adapter_for(message.carrier.kind)
             slot = (slots or {}).get(message.id)
-            attempts.append(Attempt(message, message.carrier, adapter, submission_for(message), slot=slot))
+            attempt = Attempt(message, message.carrier, adapter, submission_for(message), slot=slot)
+            attempt.mark_before = message.unconfirmed_since
+            attempts.append(attempt)
         except Exception as exc:
             outcomes[message.id] = internal_error(message, exc, tag)
     earlier = [a for a in attempts if a.message.unconfirmed_since and not a.adapter.honours_idempotency_key]
@@ -259,35 +262,58 @@ def submit(attempt: Attempt) -> Submitted:
 
 def pace_again(refused: list[tuple[Attempt, NoRoom]], tag: str) -> dict[int, str]:
     """Messages not submitted for want of room under their carrier's cap: the try does not count (its
-    claim and write-ahead mark are undone), and they go back to the governor for a new moment. Should
-    Redis not take the job, they wait between tries and the sweeper enqueues them."""
+    claim is undone), and they go back to the governor for a new moment. Should Redis not take the job,
+    they wait between tries and the sweeper enqueues them; should the database fail, they stay claimed
+    until the claim lapses, for the sweeper, and the chunk's other messages go on."""
     if not refused:
         return {}
-    attempts = [attempt for attempt, _ in refused]
-    ids = [attempt.message.id for attempt in attempts]
-    now = utcnow()
+    undone: set[int] = set()
 
     def write() -> None:
-        OutboundMessage.update(attempts=OutboundMessage.attempts - 1, lease_until=None, updated_at=now).where(
-            OutboundMessage.id.in_(ids)
-        ).execute()
-        mark_unconfirmed([attempt.message.id for attempt in attempts if not attempt.earlier_unknown], None)
-        events = [
-            {
-                "message": attempt.message.id,
-                "code": Status.SENDING,
-                "detail": f"attempt {attempt.message.attempts}: not submitted, {reason}; paced again"[:250],
-                "source": "pipeline",
-                "at": now,
-            }
-            for attempt, reason in refused
-        ]
-        record_events(events, [attempt.message for attempt in attempts])
+        undone.clear()
+        undone.update(undo_claims(refused))
 
-    durably(write, tag)
-    enqueue_sends(ids)
-    log.info("%s: %s messages found no room under their carrier's cap; paced again", tag, len(ids))
-    return dict.fromkeys(ids, "paced")
+    try:
+        durably(write, tag)
+    except Exception:
+        log.exception("%s: %s messages with no room under their cap left for the sweeper", tag, len(refused))
+        return {attempt.message.id: "error" for attempt, _ in refused}
+    enqueue_sends(sorted(undone), again=True)
+    log.info("%s: %s messages found no room under their carrier's cap; paced again", tag, len(undone))
+    return {attempt.message.id: "paced" if attempt.message.id in undone else "skipped" for attempt, _ in refused}
+
+
+def undo_claims(refused: list[tuple[Attempt, NoRoom]]) -> set[int]:
+    """Each message as it was before this job claimed it (its try count, no lease, its write-ahead mark
+    as the attempt found it), where the claim is still this job's; an event says why. Returns those undone."""
+    now = utcnow()
+    by_claim: dict[tuple[datetime | None, datetime | None], list[int]] = {}
+    for attempt, _ in refused:
+        by_claim.setdefault((attempt.message.lease_until, attempt.mark_before), []).append(attempt.message.id)
+    undone: set[int] = set()
+    for (lease, mark), ids in by_claim.items():
+        returned = (
+            OutboundMessage.update(
+                attempts=OutboundMessage.attempts - 1, lease_until=None, unconfirmed_since=mark, updated_at=now
+            )
+            .where(OutboundMessage.id.in_(ids) & (OutboundMessage.lease_until == lease))
+            .returning(OutboundMessage.id)
+            .execute()
+        )
+        undone.update(row.id for row in returned)
+    events = [
+        {
+            "message": attempt.message.id,
+            "code": Status.SENDING,
+            "detail": f"attempt {attempt.message.attempts}: not submitted, {reason}; paced again"[:250],
+            "source": "pipeline",
+            "at": now,
+        }
+        for attempt, reason in refused
+        if attempt.message.id in undone
+    ]
+    record_events(events, [attempt.message for attempt, _ in refused if attempt.message.id in undone])
+    return undone
 
 
 def settle(attempt: Attempt, error: Exception, tag: str, listing: Listing | None) -> str:

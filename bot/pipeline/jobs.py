@@ -88,7 +88,7 @@ def send_messages(message_ids: list[int], reserved: bool = False) -> dict[str, i
         log.info("%s: %s messages paced for their carrier's cap, due in %.2f s", tag, len(ids), wait.total_seconds())
     claimed = claim(paced.now)
     counts = Counter(hand_off(claimed, tag, paced.slots).values())
-    counts["paced"] = sum(len(ids) for _, ids in paced.later)
+    counts["paced"] += sum(len(ids) for _, ids in paced.later)
     counts["skipped"] = len(paced.now) - len(claimed)
     if counts["skipped"]:
         log.info("%s: %s messages not claimable (sent, canceled or claimed elsewhere)", tag, counts["skipped"])
