@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -64,6 +65,36 @@ def redis_connection() -> Iterator[Redis]:
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+CPU_GROUPS = (("gunicorn", "gunicorn"), ("postgres", "postgres"), ("redis", "redis-server"))
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the processes of each group (gunicorn, postgres, redis, read from
+    /proc; empty where there is none) and by this process ("clients": the bench's own threads)."""
+    used = {"clients": sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else []):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                command = file.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        group = next((name for name, marker in CPU_GROUPS if marker in command), None)
+        if group is not None:
+            used[group] = used.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float], requests: int, seconds: float) -> str:
+    """Milliseconds of CPU per request in each group between two `cpu_seconds`, and the machine's idle share."""
+    per = {name: (after[name] - before.get(name, 0.0)) * 1000 / requests for name in after}
+    idle = (os.cpu_count() or 1) * seconds * 1000 / requests - sum(per.values())
+    parts = ", ".join(f"{name} {ms:.2f}" for name, ms in per.items())
+    return f"CPU ms per request: {parts}; total {sum(per.values()):.2f}, left idle {max(idle, 0.0):.2f}"
 
 
 def summary(samples_ms: list[float]) -> str:

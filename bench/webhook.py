@@ -11,8 +11,9 @@ serves `bench.app:app`; the same keep-alive clients post, in turn:
 The four kinds run in turn, `rounds` times (default 3): the bare endpoint's rate moves by half from one
 burst to the next on a shared 2-core machine, so each kind's rate is the median of its rounds, each
 measured beside the others of its round, and p50/p99 are over all its requests. It prints requests per
-second, p50 and p99 for each, their ratios to the bare endpoint, and ends with one JSON line
-`{"bench": "webhook", ...}`.
+second, p50 and p99 for each, their ratios to the bare endpoint, where the time went in the last round
+(CPU per request of gunicorn, PostgreSQL, Redis and the bench's clients, from /proc, and what the 2 cores
+left idle), and ends with one JSON line `{"bench": "webhook", ...}`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.common import Body, gunicorn, load, percentile, summary  # noqa: E402
+from bench.common import Body, cpu_seconds, cpu_split, gunicorn, load, percentile, summary  # noqa: E402
 
 SECRET = "bench-secret"
 
@@ -125,6 +126,7 @@ def main(total: int = 2000, workers: int = 8, rounds: int = 3) -> None:
         hooks = f"/webhooks/bench-{run}"
         rates: dict[str, list[float]] = {name: [] for name in ("bare", "inbound", "reply", "report")}
         samples: dict[str, list[float]] = {name: [] for name in rates}
+        splits: dict[str, str] = {}
         with gunicorn(env) as port:
             load(port, "/bare", bare, 200, workers)  # warm up both workers
             for round_ in range(rounds):
@@ -135,7 +137,10 @@ def main(total: int = 2000, workers: int = 8, rounds: int = 3) -> None:
                     "report": (f"{hooks}/status", report(round_)),
                 }
                 for name, (path, body) in kinds.items():
+                    before, started = cpu_seconds(), time.perf_counter()
                     rps, latencies = load(port, path, body, total, workers)
+                    if round_ == rounds - 1:  # where the time goes, as the last round measured it
+                        splits[name] = cpu_split(before, cpu_seconds(), total, time.perf_counter() - started)
                     rates[name].append(rps)
                     samples[name] += latencies
         call(env, "forget_replies", run)
@@ -147,6 +152,7 @@ def main(total: int = 2000, workers: int = 8, rounds: int = 3) -> None:
     for name, (rps, latencies) in results.items():
         spread = ", ".join(f"{rate:,.0f}" for rate in rates[name])
         print(f"{name:8}: {rps:8,.0f} req/s (rounds: {spread}), {summary(latencies)}, {rps / bare_rps:.2f} of bare")
+        print(f"{'':10}{splits[name]}")
     line = {"bench": "webhook", "bare_rps": round(bare_rps)}
     for name in ("inbound", "reply", "report"):
         rps, latencies = results[name]
