@@ -68,7 +68,8 @@ class BeginFirst:
 
     def _begin_first(self, method: Callable[..., object]) -> Callable[..., object]:
         def run(*args: object, **kwargs: object) -> object:
-            self.execute("SELECT 1")  # the BEGIN, then what was asked
+            if self._database.deferred_begin() is not None:
+                self.execute("SELECT 1")  # the BEGIN, then what was asked
             return method(*args, **kwargs)
 
         return run

@@ -54,6 +54,11 @@ class PreciseScheduler(RQScheduler):
             for registry in self._scheduled_job_registries
         ]
 
+    def earliest_due(self) -> float | None:
+        """The moment (Unix time) of the earliest job scheduled on its queue, or None when there is none."""
+        earliest = self.connection.zrange(self._scheduled_job_registries[0].key, 0, 0, withscores=True)
+        return earliest[0][1] if earliest else None
+
 
 class Timers:
     """The scheduler and the sweep, each run when due and only by the worker holding its lock."""
@@ -91,8 +96,8 @@ class Timers:
             return
         self.scheduler.prepare_registries([self.queue_name])
         self.scheduler.enqueue_scheduled_jobs()
-        earliest = self.connection.zrange(self.scheduler._scheduled_job_registries[0].key, 0, 0, withscores=True)
-        self.next_due = time.monotonic() + earliest[0][1] - time.time() if earliest else float("inf")
+        due = self.scheduler.earliest_due()
+        self.next_due = float("inf") if due is None else time.monotonic() + due - time.time()
 
     def wait(self, longest: float) -> float:
         """How long an idle worker may block on its queue: until the next scheduled job is due, at most

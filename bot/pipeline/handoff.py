@@ -267,14 +267,8 @@ def pace_again(refused: list[tuple[Attempt, NoRoom]], tag: str) -> dict[int, str
     until the claim lapses, for the sweeper, and the chunk's other messages go on."""
     if not refused:
         return {}
-    undone: set[int] = set()
-
-    def write() -> None:
-        undone.clear()
-        undone.update(undo_claims(refused))
-
     try:
-        durably(write, tag)
+        undone = durably(lambda: undo_claims(refused), tag)
     except Exception:
         log.exception("%s: %s messages with no room under their cap left for the sweeper", tag, len(refused))
         return {attempt.message.id: "error" for attempt, _ in refused}
@@ -424,18 +418,18 @@ def schedule_retries(messages: list[OutboundMessage]) -> None:
         enqueue_sends(ids, utcnow() + timedelta(seconds=wait), again=True)
 
 
-def durably(write: Callable[[], None], tag: str) -> None:
-    """Commit `write` (one transaction); on a lost connection, again on a fresh one before giving up."""
-    for number in range(1, ANSWER_TRIES + 1):
+def durably(write: Callable[[], T], tag: str) -> T:
+    """Commit `write` (one transaction) and return what it returned; on a lost connection, again on a
+    fresh one before giving up."""
+    for _ in range(ANSWER_TRIES - 1):
         try:
             with db.atomic():
-                write()
-            return
+                return write()
         except (OperationalError, InterfaceError) as exc:
-            if number == ANSWER_TRIES:
-                raise
             log.warning("%s: recording the answer failed (%s); again on a fresh connection", tag, exc)
             replace_connection()
+    with db.atomic():
+        return write()
 
 
 def answered(message: OutboundMessage, submitted: Submitted, tag: str) -> str:
