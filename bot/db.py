@@ -19,7 +19,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import Flask, Response, request
@@ -60,6 +61,13 @@ class BeginFirst:
 
     def execute(self, sql: str, params: object = None) -> None:
         begin = self._database.deferred_begin()
+        if begin is ENDED:
+            raise InterfaceError("the transaction ended with its last statement (last_statement): nothing may follow")
+        if begin is ALONE:
+            self._database.ended()
+            self._cursor.execute(sql, params)  # committed by the server on its own
+            _count_commit()
+            return
         try:
             self._cursor.execute(f"{begin}; {sql}" if begin else sql, params)
         finally:
@@ -68,6 +76,8 @@ class BeginFirst:
 
     def _begin_first(self, method: Callable[..., object]) -> Callable[..., object]:
         def run(*args: object, **kwargs: object) -> object:
+            if self._database.deferred_begin() is ALONE:
+                raise InterfaceError(f"a last_statement is one execute, not {method.__name__}")
             if self._database.deferred_begin() is not None:
                 self.execute("SELECT 1")  # the BEGIN, then what was asked
             return method(*args, **kwargs)
@@ -92,6 +102,9 @@ class BeginFirst:
 
 
 SQL_RUNNING_METHODS = frozenset({"executemany", "callproc", "copy_from", "copy_to", "copy_expert"})
+# What a transaction's deferred BEGIN may be besides its SQL (waiting) and None (sent): its next statement
+# goes alone (`last_statement`), or that statement went and the transaction has nothing more to send.
+ALONE, ENDED = "-- alone", "-- ended"
 
 
 class PooledPostgres(PooledPostgresqlDatabase):
@@ -122,6 +135,24 @@ class PooledPostgres(PooledPostgresqlDatabase):
 
     def begun(self) -> None:
         self._state.deferred_begin = None
+
+    def ended(self) -> None:
+        self._state.deferred_begin = ENDED
+
+    def go_alone(self) -> str | None:
+        """Let the next statement go without BEGIN when nothing of the transaction has reached the server;
+        returns the BEGIN it replaced (see `last_statement`), or None when the transaction has begun, is a
+        savepoint's, or asked for an isolation level."""
+        begin = self.deferred_begin()
+        if begin != "BEGIN" or self.transaction_depth() != 1:
+            return None
+        self._state.deferred_begin = ALONE
+        return begin
+
+    def stay_together(self, begin: str) -> None:
+        """Undo `go_alone` if no statement went meanwhile."""
+        if self.deferred_begin() is ALONE:
+            self._state.deferred_begin = begin
 
     def _skip_unbegun(self) -> bool:
         """Whether the transaction being ended never reached the server (nothing to commit or roll back)."""
@@ -298,6 +329,25 @@ def retry_lost_connection(app: Flask) -> None:
             return dispatch()
 
     app.full_dispatch_request = dispatch_again_on_lost_connection  # type: ignore[method-assign]
+
+
+@contextmanager
+def last_statement(when: bool = True) -> Iterator[None]:
+    """Run the statement inside as its transaction's last one (`when` the caller knows it is).
+
+    On PostgreSQL, a transaction whose last statement is also its first (nothing of it has reached the
+    server) sends that statement alone, without BEGIN: the server commits it on its own, one round trip
+    instead of two (statement, COMMIT), and the transaction's COMMIT is skipped as an empty one's. After
+    it the transaction sends nothing: a statement that tried would run outside it, and raises instead.
+    Otherwise, and on SQLite, it is an ordinary statement of the transaction.
+    """
+    database = db.obj
+    begin = database.go_alone() if when and isinstance(database, PooledPostgres) else None
+    try:
+        yield
+    finally:
+        if begin is not None:
+            database.stay_together(begin)
 
 
 def for_update(query: ModelSelect, lock: str = "FOR UPDATE") -> ModelSelect:

@@ -271,6 +271,17 @@ def end_active(number: VirtualNumber, phone: str, outcome: str) -> bool:
     )
 
 
+def cancel_conversations(keyword: Keyword) -> int:
+    """End the active conversations of a keyword that is no longer a flow (changed or deleted) as
+    "cancelled", now: a number with no flow keyword left is not looked at for conversations any more
+    (keywords/conversation.py), so they would not be ended lazily by `running`."""
+    return (
+        Session.update(active_key=None, ended_at=utcnow(), updated_at=utcnow(), outcome="cancelled")
+        .where((Session.keyword == keyword) & Session.active_key.is_null(False))
+        .execute()
+    )
+
+
 def expire_idle(keyword: Keyword | None = None) -> int:
     """End every active conversation idle past FLOW_IDLE_HOURS (of one keyword, if given) as "expired"."""
     idle = Session.active_key.is_null(False) & (Session.updated_at < idle_cutoff())

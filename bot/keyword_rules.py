@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app
 
-from bot import audit, templates
+from bot import audit, flows, templates
 from models import Keyword, VirtualNumber, db
 
 ACTIONS = ("reply", "subscribe", "unsubscribe", "forward", "flow")
@@ -101,12 +101,15 @@ def save(number: VirtualNumber, data: dict[str, Any], keyword: Keyword | None = 
             for name, value in fields.items():
                 setattr(keyword, name, value)
             keyword.save()
+        if keyword.action != "flow":
+            flows.cancel_conversations(keyword)
         return keyword
 
 
 def remove(keyword: Keyword) -> None:
     with db.atomic():
         audit.deleted("keyword.delete", keyword)
+        flows.cancel_conversations(keyword)
         keyword.delete_instance()
 
 
@@ -121,8 +124,6 @@ def check_unique(number: VirtualNumber, words: Iterable[str], keyword: Keyword |
 
 
 def checked_flow(flow: Any) -> dict[str, Any]:
-    from bot import flows  # written with the conversations feature
-
     try:
         return flows.validate_flow(flow)
     except ValueError as exc:

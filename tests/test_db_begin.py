@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 
+import psycopg2
 import pytest
+from peewee import IntegrityError, InterfaceError
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INERROR, TRANSACTION_STATUS_INTRANS
 
+from bot.db import last_statement
 from models import Account, db
 
 pytestmark = pytest.mark.skipif(
@@ -18,6 +21,13 @@ pytestmark = pytest.mark.skipif(
 
 def balance(account: Account) -> int:
     return Account.get_by_id(account.id).balance
+
+
+def balance_elsewhere(account: Account, database_url: str) -> int:
+    """The balance as another connection sees it: what is committed."""
+    with psycopg2.connect(database_url) as other, other.cursor() as cursor:
+        cursor.execute("SELECT balance FROM account WHERE id = %s", (account.id,))
+        return cursor.fetchone()[0]
 
 
 def add_one(account: Account) -> None:
@@ -89,3 +99,58 @@ def test_sql_run_another_way_than_execute_still_begins_the_transaction(make_acco
         )
         raise RuntimeError("the handler failed")
     assert balance(account) == 5
+
+
+def test_a_last_statement_that_is_also_the_first_commits_itself(make_account, database_url) -> None:
+    account = make_account(balance=5)
+    connection = db.connection()
+    committed: list[str] = []
+    with db.atomic():
+        db.after_commit(lambda: committed.append("after"))
+        with last_statement():
+            add_one(account)
+        assert connection.info.transaction_status == TRANSACTION_STATUS_IDLE  # no transaction was opened
+        assert balance_elsewhere(account, database_url) == 6  # committed already: another connection sees it
+    assert committed == ["after"] and balance(account) == 6
+
+
+def test_nothing_may_follow_a_last_statement_that_went_alone(make_account) -> None:
+    account = make_account(balance=5)
+    with pytest.raises(InterfaceError, match="nothing may follow"), db.atomic():
+        with last_statement():
+            add_one(account)
+        add_one(account)  # would run outside the transaction
+    assert balance(account) == 6
+    add_one(account)  # the next transaction is an ordinary one
+    assert balance(account) == 7
+
+
+def test_a_last_statement_after_others_is_part_of_the_transaction(make_account) -> None:
+    account = make_account(balance=5)
+    with pytest.raises(RuntimeError), db.atomic():
+        add_one(account)
+        with last_statement():
+            add_one(account)
+        assert db.connection().info.transaction_status == TRANSACTION_STATUS_INTRANS
+        raise RuntimeError("the handler failed after all")
+    assert balance(account) == 5
+
+
+def test_a_last_statement_that_ran_nothing_leaves_the_transaction_as_it_was(make_account) -> None:
+    account = make_account(balance=5)
+    with pytest.raises(RuntimeError), db.atomic():
+        with last_statement():
+            pass
+        add_one(account)
+        add_one(account)
+        raise RuntimeError("the handler failed")
+    assert balance(account) == 5
+
+
+def test_a_last_statement_that_fails_commits_nothing_and_leaves_the_connection_usable(make_account) -> None:
+    account = make_account(balance=5)
+    with pytest.raises(IntegrityError), db.atomic(), last_statement():
+        Account.insert(id=account.id, name="twin").execute()
+    assert db.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
+    add_one(account)
+    assert balance(account) == 6

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot import keyword_rules
 from bot.apikeys import create_key
 from bot.carriers import InboundSms
 from bot.flows import validate_flow
@@ -281,9 +282,38 @@ def test_a_deleted_flow_keyword_cancels_the_conversation(survey):
     survey.default_reply = "Hello!"
     survey.save()
     say(survey, ANNA, "survey")
-    Keyword.get().delete_instance()
+    keyword_rules.remove(Keyword.get())
+    assert (Conversation.get().outcome, Conversation.get().active_key) == ("cancelled", None)
     assert say(survey, ANNA, "4") == ["Hello!"]
+
+
+def test_a_flow_keyword_turned_into_a_reply_cancels_its_conversation(survey):
+    say(survey, ANNA, "survey")
+    keyword_rules.save(survey, {"action": "reply", "reply": "Surveys are over"}, Keyword.get())
+    assert (Conversation.get().outcome, Conversation.get().active_key) == ("cancelled", None)
+    assert say(survey, ANNA, "4") == []  # not an answer any more, and 4 is no keyword
+    assert say(survey, ANNA, "survey") == ["Surveys are over"]
+
+
+def test_a_flow_keyword_edited_in_the_database_cancels_its_conversation_at_the_next_message(survey):
+    Keyword.create(number=survey, word="poll", action="flow", flow=SURVEY)  # the number still has flows
+    say(survey, ANNA, "survey")
+    Keyword.update(action="reply", reply="Hi").where(Keyword.word == "survey").execute()
+    assert Conversation.get().active_key is not None
+    assert say(survey, ANNA, "4") == []
     assert Conversation.get().outcome == "cancelled"
+
+
+def test_a_number_without_flows_does_not_look_for_conversations(make_account, make_carrier, make_number):
+    number = make_number(make_account(), make_carrier("generic"), NUMBER)
+    Keyword.create(number=number, word="hi", action="reply", reply="Hello")
+    statements: list[str] = []
+    db.obj.query_hooks.append(lambda event: statements.append(event.sql))
+    try:
+        assert say(number, ANNA, "4") == []
+    finally:
+        db.obj.query_hooks.pop()
+    assert not [sql for sql in statements if '"conversation"' in sql]
 
 
 def test_a_racing_start_loses_to_the_one_that_inserted_first(survey, monkeypatch):

@@ -18,6 +18,7 @@ from peewee import fn
 
 from bot import cache, outbox, phones
 from bot.carriers import InboundSms
+from bot.db import last_statement
 from bot.pipeline.concat import reassemble
 from bot.pipeline.outbound import Draft, accept
 from bot.prepared import Prepared
@@ -179,10 +180,15 @@ def receive(carrier: Carrier, sms: InboundSms) -> InboundMessage | None:
         )
 
 
-def claim(message: InboundMessage) -> InboundMessage:
-    """`message` stored with what is known of its route so far, unless it is stored already."""
+def claim(message: InboundMessage, last: bool = False) -> InboundMessage:
+    """`message` stored with what is known of its route so far, unless it is stored already.
+
+    `last`: nothing else of the transaction follows. An inbound whose routing wrote nothing is then one
+    statement that commits itself on PostgreSQL (bot/db.py `last_statement`): one round trip in all.
+    """
     if message.id is None:
-        stored = CLAIM.execute(*(getattr(message, name) for name in STORED_COLUMNS), *routed(message)).fetchall()
+        with last_statement(last):
+            stored = CLAIM.execute(*(getattr(message, name) for name in STORED_COLUMNS), *routed(message)).fetchall()
         if not stored:
             raise AlreadyStored
         message.id = stored[0][0]
@@ -217,12 +223,13 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
         outcome = router(conversation)
         message.keyword, message.action = outcome.keyword[:COLUMN], outcome.action[:COLUMN]
         message.outcome = "reply limit reached" if conversation.reply_limited else outcome.outcome[:COLUMN]
+    copied = number if number is not None and (number.email_copy or number.forward_url) else None
     if message.id is None:
-        claim(message)
+        claim(message, last=copied is None)
     else:
         RECORD_ROUTE.execute(*routed(message), message.id)
-    if number is not None:
-        copy_and_forward(message, number)
+    if copied is not None:
+        copy_and_forward(message, copied)
     log.info(
         "inbound %s from %s to %s: %s",
         message.id,
