@@ -33,6 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         links,
         metrics,
         password_page,
+        sessions,
         unsubscribe,
     )
 
@@ -46,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     configure_logging(app)
     bodylimits.init_app(app)
     db.init_app(app)
+    sessions.init_app(app)
     cache.init_app(app)
     errors.init_app(app)
     inputguard.init_app(app)

@@ -8,11 +8,14 @@ every code path is covered, the API, the CLI, the console, the operator API, job
 like peewee's (`UPDATE "carrier" …`), without each having to remember it. Bumping after the commit
 matters: a process that reads the new version then also reads the committed rows.
 
-A request compares the process's version with Redis once (one GET, on its first lookup) and starts an
-empty generation on a mismatch. When Redis does not answer, the request reads the database and the
-process drops what it holds, so nothing older than the current request is ever served. A change made
-while Redis was unreachable cannot bump the counter; as a safety net a generation is also dropped after
-`CACHE_MAX_AGE_SECONDS`.
+A process compares its version with Redis (one GET, on a request's first lookup) at most once per
+`CACHE_CHECK_SECONDS` (0.1 s by default; 0 checks on every request) and starts an empty generation on a
+mismatch. So a change made in one process is used by every other one within that time, and at once by
+the process that made it (`changed` drops its generation); under load the GET, which cost a webhook as
+much CPU as its INSERT, is made by one request in hundreds. When Redis does not answer, the request reads
+the database and the process drops what it holds, so nothing older than the last check is ever served. A
+change made while Redis was unreachable cannot bump the counter; as a safety net a generation is also
+dropped after `CACHE_MAX_AGE_SECONDS`.
 
 Rows are kept as plain frozen field tuples and every lookup builds a new model instance from them, so no
 peewee state (a loaded `number.account`, a dirty field) is shared between requests or threads. Instances
@@ -57,13 +60,22 @@ class Generation:
 
     version: bytes | None
     started: float = field(default_factory=time.monotonic)
+    checked: float = field(default_factory=time.monotonic)  # when Redis last confirmed `version`
     rows: dict[tuple[str, object], Any] = field(default_factory=dict)
 
 
 @dataclass
 class Cache:
     max_age: float
+    check_interval: float
     generation: Generation | None = None
+
+    def unchecked(self, now: float) -> Generation | None:
+        """The generation, if Redis confirmed it less than `check_interval` ago and it is not too old."""
+        generation = self.generation
+        if generation is None or now - generation.started > self.max_age:
+            return None
+        return generation if now - generation.checked < self.check_interval else None
 
 
 class Json(str):
@@ -92,15 +104,19 @@ def current() -> Generation | None:
     if SCOPE_KEY in scope:
         return scope[SCOPE_KEY]  # type: ignore[no-any-return]
     cache: Cache = current_app.extensions["smsbot.cache"]
-    try:
-        version = get_redis(current_app).get(VERSION_KEY)
-    except RedisError as exc:
-        log.warning("cache not used for this request, Redis did not answer: %s", exc)
-        cache.generation = scope[SCOPE_KEY] = None
-        return None
-    generation = cache.generation
-    if generation is None or generation.version != version or time.monotonic() - generation.started > cache.max_age:
-        generation = cache.generation = Generation(version)
+    now = time.monotonic()
+    generation = cache.unchecked(now)
+    if generation is None:
+        try:
+            version = get_redis(current_app).get(VERSION_KEY)
+        except RedisError as exc:
+            log.warning("cache not used for this request, Redis did not answer: %s", exc)
+            cache.generation = scope[SCOPE_KEY] = None
+            return None
+        generation = cache.generation
+        if generation is None or generation.version != version or now - generation.started > cache.max_age:
+            generation = cache.generation = Generation(version)
+        generation.checked = now
     scope[SCOPE_KEY] = generation
     return generation
 
@@ -206,5 +222,7 @@ def watch(app: Flask, database: Database) -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["smsbot.cache"] = Cache(max_age=float(app.config["CACHE_MAX_AGE_SECONDS"]))
+    app.extensions["smsbot.cache"] = Cache(
+        max_age=float(app.config["CACHE_MAX_AGE_SECONDS"]), check_interval=float(app.config["CACHE_CHECK_SECONDS"])
+    )
     watch(app, db.obj)

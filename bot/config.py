@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "LOG_FORMAT": "text",  # text | json (one JSON object per line)
     "METRICS_TOKEN": "",  # when set, /metrics needs `Authorization: Bearer <token>`
     "MAX_JSON_DEPTH": 64,  # deeper JSON bodies are refused with 400 (bot/inputguard.py)
+    "CACHE_CHECK_SECONDS": 0.1,  # how soon a process uses a carrier, number or keyword another one changed
     "CACHE_MAX_AGE_SECONDS": 60,  # a process re-reads its cached carriers, numbers, keywords after this
     "METRICS_FLUSH_SECONDS": 1.0,  # a process sends its webhook timings to Redis at most this often (bot/metrics.py)
 }

@@ -39,11 +39,16 @@ def shop(make_account, make_carrier, make_number):
 
 @pytest.fixture
 def other_process(app: Flask, schema) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
-    """A second app, as another gunicorn worker would be: its own cache, the same database and Redis."""
+    """A second app, as another gunicorn worker would be: its own cache, the same database and Redis. It
+    checks the version on every request (CACHE_CHECK_SECONDS 0): these tests are about what bumps it."""
+    yield another_process(schema, check_seconds=0)
+
+
+def another_process(schema, check_seconds: float) -> Flask:  # type: ignore[no-untyped-def]
     database = db.obj
-    second = create_app(dict(schema))
+    second = create_app({**schema, "CACHE_CHECK_SECONDS": check_seconds})
     db.initialize(database)  # one database server for both "processes"
-    yield second
+    return second
 
 
 def inbound(app: Flask, text: str, secret: str = "first-secret", carrier: str = "gw", to: str = NUMBER):  # type: ignore[no-untyped-def]
@@ -310,3 +315,37 @@ def test_webhook_timings_reach_redis_within_about_a_second_without_a_scrape(app,
     counts = {k.decode(): v for k, v in redis.hgetall(histogram_key("webhook")).items()}
     buckets = [int(v) for k, v in counts.items() if k.startswith("gw\x1finbound\x1e") and not k.endswith("sum")]
     assert sum(buckets) == 1, counts
+
+
+def test_webhooks_and_the_api_open_no_cookie_session_and_the_console_does(app):
+    from flask import session
+    from flask.sessions import NullSession
+
+    for path, null in (("/webhooks/gw/inbound", True), ("/api/v1/messages", True), ("/console/login", False)):
+        with app.test_request_context(path):
+            assert isinstance(session._get_current_object(), NullSession) is null, path
+
+
+def test_another_process_uses_a_change_within_cache_check_seconds(app, schema, shop):
+    slow = another_process(schema, check_seconds=1.0)
+    assert answered(slow, "menu") == ("no action", [])  # cached, and the version checked, now
+    checked = time.monotonic()
+    api(app, shop[0], "POST", f"/numbers/{NUMBER}/keywords", word="menu", action="reply", reply="Pizza!")
+    assert answered(app, "menu") == ("replied", ["Pizza!"])  # the process that made the change: at once
+    assert answered(slow, "menu") == ("no action", [])  # the other one has not asked Redis again yet
+    time.sleep(max(0.0, checked + 1.0 - time.monotonic()))
+    assert answered(slow, "menu") == ("replied", ["Pizza!"])
+
+
+def test_a_process_asks_redis_for_the_version_once_per_cache_check_seconds(app, shop, monkeypatch):
+    redis, asked = get_redis(app), []
+    real_get = redis.get
+    monkeypatch.setattr(redis, "get", lambda key: asked.append(key) or real_get(key))  # counts, then asks Redis
+    checks = app.extensions["smsbot.cache"]
+    for interval, expected in ((30.0, 0), (0.0, 10)):
+        checks.check_interval = interval
+        assert inbound(app, "hello").status_code == 200  # warm, and checked
+        asked.clear()
+        for _ in range(10):
+            assert inbound(app, "hello").status_code == 200
+        assert asked.count(cache.VERSION_KEY) == expected

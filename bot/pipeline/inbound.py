@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from flask import current_app
 from peewee import fn
@@ -248,7 +248,10 @@ def normalised_recipient(raw: str) -> str:
     return e164_or_raw(raw, current_app.config["DEFAULT_REGION"])
 
 
+@lru_cache(maxsize=4096)
 def e164_or_raw(raw: str, region: str) -> str:
+    """Cached: the same few virtual numbers are every inbound's recipient, and a conversation's sender
+    texts again and again (phonenumbers' parse and check are a few per cent of a webhook's CPU)."""
     try:
         return phones.to_e164(raw, region)
     except phones.PhoneError:
