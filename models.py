@@ -8,6 +8,7 @@ instead of writing a duplicate row.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, Self
 
 from peewee import (
     SQL,
@@ -37,6 +38,14 @@ class BaseModel(Model):
         database = db
         legacy_table_names = False
         only_save_dirty = True  # save() writes the changed columns only
+
+    @classmethod
+    def holding(cls, data: dict[str, Any]) -> Self:
+        """A clean instance holding `data` (field name to Python value) and nothing else, built without
+        `__init__`'s defaults: what a row read by hand becomes (bot/prepared.py, bot/cache.py)."""
+        instance = cls.__new__(cls)
+        instance.__data__, instance._dirty, instance.__rel__ = data, set(), {}
+        return instance
 
 
 class Account(BaseModel):

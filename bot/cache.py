@@ -89,11 +89,7 @@ def frozen(instance: BaseModel) -> Row:
 
 def thawed(model: type[M], row: Row) -> M:
     """A new, clean instance of `model` holding `row` (nothing in it is shared with another instance)."""
-    instance = model.__new__(model)
-    instance.__data__ = {name: json.loads(v) if type(v) is Json else v for name, v in row}
-    instance._dirty = set()
-    instance.__rel__ = {}
-    return instance
+    return model.holding({name: json.loads(v) if type(v) is Json else v for name, v in row})
 
 
 def current() -> Generation | None:

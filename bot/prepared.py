@@ -45,6 +45,11 @@ class Prepared:
         return db.obj.execute_sql(*self.statement(*values))
 
     def first(self, model: type[M], *values: Any) -> M | None:
-        """The first row of a SELECT of `model`'s columns, as a model instance (peewee converts the values)."""
-        sql, params = self.statement(*values)
-        return next(iter(model.raw(sql, *params)), None)
+        """The first row of a SELECT of `model`'s columns, as a clean model instance, each value converted
+        by its field as peewee would (its own row wrappers cost a delivery report a twentieth of its CPU)."""
+        cursor = self.execute(*values)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        fields = [model._meta.columns[column[0]] for column in cursor.description]
+        return model.holding({field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
