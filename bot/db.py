@@ -64,8 +64,8 @@ class BeginFirst:
         if begin is ENDED:
             raise InterfaceError("the transaction ended with its last statement (last_statement): nothing may follow")
         if begin is ALONE:
-            self._database.ended()
             self._cursor.execute(sql, params)  # committed by the server on its own
+            self._database.ended()
             _count_commit()
             return
         try:

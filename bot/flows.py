@@ -271,13 +271,23 @@ def end_active(number: VirtualNumber, phone: str, outcome: str) -> bool:
     )
 
 
-def cancel_conversations(keyword: Keyword) -> int:
-    """End the active conversations of a keyword that is no longer a flow (changed or deleted) as
-    "cancelled", now: a number with no flow keyword left is not looked at for conversations any more
-    (keywords/conversation.py), so they would not be ended lazily by `running`."""
+def cancel_conversations(keyword: Keyword | None = None) -> int:
+    """End as "cancelled" the active conversations of a keyword that is no longer a flow (changed or
+    deleted), now: a number with no flow keyword left is not looked at for conversations any more
+    (keywords/conversation.py), so they would not be ended lazily by `running`.
+
+    Without a keyword (the sweeper), every active conversation whose keyword is gone or is no longer a
+    flow: one started by a message that raced the change (its transaction, or another process's cache
+    of the keywords, still had the flow) is ended by the next sweep.
+    """
+    if keyword is not None:
+        orphaned = Session.keyword == keyword
+    else:
+        flows = Keyword.select(Keyword.id).where(Keyword.action == "flow")
+        orphaned = Session.keyword.is_null() | Session.keyword.not_in(flows)
     return (
         Session.update(active_key=None, ended_at=utcnow(), updated_at=utcnow(), outcome="cancelled")
-        .where((Session.keyword == keyword) & Session.active_key.is_null(False))
+        .where(orphaned & Session.active_key.is_null(False))
         .execute()
     )
 

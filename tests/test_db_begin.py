@@ -154,3 +154,14 @@ def test_a_last_statement_that_fails_commits_nothing_and_leaves_the_connection_u
     assert db.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
     add_one(account)
     assert balance(account) == 6
+
+
+def test_a_last_statement_refused_before_it_was_sent_leaves_the_transaction_as_it_was(make_account) -> None:
+    account = make_account(balance=5)
+    with pytest.raises(RuntimeError), db.atomic():
+        with pytest.raises(Exception, match="adapt"), last_statement():
+            db.execute_sql("SELECT %s", (object(),))
+        add_one(account)  # still brings the BEGIN: the rollback undoes it
+        add_one(account)
+        raise RuntimeError("the handler failed")
+    assert balance(account) == 5

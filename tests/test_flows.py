@@ -17,6 +17,7 @@ from bot.apikeys import create_key
 from bot.carriers import InboundSms
 from bot.flows import validate_flow
 from bot.pipeline.inbound import receive
+from bot.pipeline.jobs import sweep
 from models import BlockEntry, Contact, Conversation, InboundMessage, Keyword, OutboundMessage, db, utcnow
 
 NUMBER, ANNA, BO = "+46700000001", "+46731234567", "+46731234568"
@@ -302,6 +303,18 @@ def test_a_flow_keyword_edited_in_the_database_cancels_its_conversation_at_the_n
     assert Conversation.get().active_key is not None
     assert say(survey, ANNA, "4") == []
     assert Conversation.get().outcome == "cancelled"
+
+
+def test_the_sweeper_ends_a_conversation_that_raced_its_keyword_out_of_being_a_flow(survey):
+    Keyword.create(number=survey, word="poll", action="flow", flow=SURVEY)
+    say(survey, ANNA, "survey")
+    say(survey, BO, "poll")
+    # a message that started it while the keyword was being changed: the change did not see it
+    Keyword.update(action="reply", reply="Hi").where(Keyword.word == "survey").execute()
+    assert sweep()["cancelled_flows"] == 1
+    ended = {row.phone: (row.outcome, row.active_key is None) for row in Conversation.select()}
+    assert ended == {ANNA: ("cancelled", True), BO: ("", False)}
+    assert sweep()["cancelled_flows"] == 0
 
 
 def test_a_number_without_flows_does_not_look_for_conversations(make_account, make_carrier, make_number):

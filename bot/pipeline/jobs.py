@@ -109,6 +109,7 @@ def sweep() -> dict[str, int]:
         "batches": batches.resume_stalled(),
         "imports": imports.resume_stalled(),  # contact imports whose job was lost or whose worker died
         "expired_flows": flows.expire_idle(),
+        "cancelled_flows": flows.cancel_conversations(),  # their keyword stopped being a flow meanwhile
         "expired_parts": concat.expire_parts(),  # parts of long inbound SMS that waited too long
         "pending_reports": sum(reports.sweep_pending().values()),  # parked for ids now known, or never seen
         "idempotency_purged": idempotency.purge(),  # Idempotency-Key answers past their 24 hours
