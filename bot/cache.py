@@ -70,12 +70,10 @@ class Cache:
     check_interval: float
     generation: Generation | None = None
 
-    def unchecked(self, now: float) -> Generation | None:
-        """The generation, if Redis confirmed it less than `check_interval` ago and it is not too old."""
+    def current(self, now: float) -> Generation | None:
+        """The generation, unless it is older than `max_age`."""
         generation = self.generation
-        if generation is None or now - generation.started > self.max_age:
-            return None
-        return generation if now - generation.checked < self.check_interval else None
+        return generation if generation is not None and now - generation.started <= self.max_age else None
 
 
 class Json(str):
@@ -101,16 +99,15 @@ def current() -> Generation | None:
         return scope[SCOPE_KEY]  # type: ignore[no-any-return]
     cache: Cache = current_app.extensions["smsbot.cache"]
     now = time.monotonic()
-    generation = cache.unchecked(now)
-    if generation is None:
+    generation = cache.current(now)
+    if generation is None or now - generation.checked >= cache.check_interval:
         try:
             version = get_redis(current_app).get(VERSION_KEY)
         except RedisError as exc:
             log.warning("cache not used for this request, Redis did not answer: %s", exc)
             cache.generation = scope[SCOPE_KEY] = None
             return None
-        generation = cache.generation
-        if generation is None or generation.version != version or now - generation.started > cache.max_age:
+        if generation is None or generation.version != version:
             generation = cache.generation = Generation(version)
         generation.checked = now
     scope[SCOPE_KEY] = generation

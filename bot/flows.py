@@ -264,9 +264,14 @@ def idle_cutoff() -> Any:
 
 def end_active(number: VirtualNumber, phone: str, outcome: str) -> bool:
     """End the phone's active conversation on the number, if any, with an outcome; True if one ended."""
-    return bool(
+    return bool(end_where(Session.active_key == active_key(number, phone), outcome))
+
+
+def end_where(which: Any, outcome: str) -> int:
+    """End the active conversations `which` selects with an outcome; returns how many."""
+    return (
         Session.update(active_key=None, ended_at=utcnow(), updated_at=utcnow(), outcome=outcome)
-        .where(Session.active_key == active_key(number, phone))
+        .where(which & Session.active_key.is_null(False))
         .execute()
     )
 
@@ -281,15 +286,9 @@ def cancel_conversations(keyword: Keyword | None = None) -> int:
     of the keywords, still had the flow) is ended by the next sweep.
     """
     if keyword is not None:
-        orphaned = Session.keyword == keyword
-    else:
-        flows = Keyword.select(Keyword.id).where(Keyword.action == "flow")
-        orphaned = Session.keyword.is_null() | Session.keyword.not_in(flows)
-    return (
-        Session.update(active_key=None, ended_at=utcnow(), updated_at=utcnow(), outcome="cancelled")
-        .where(orphaned & Session.active_key.is_null(False))
-        .execute()
-    )
+        return end_where(Session.keyword == keyword, "cancelled")
+    flows = Keyword.select(Keyword.id).where(Keyword.action == "flow")
+    return end_where(Session.keyword.is_null() | Session.keyword.not_in(flows), "cancelled")
 
 
 def expire_idle(keyword: Keyword | None = None) -> int:

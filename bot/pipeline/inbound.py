@@ -248,24 +248,15 @@ def normalised_recipient(raw: str) -> str:
     return e164_or_raw(raw, current_app.config["DEFAULT_REGION"])
 
 
-PHONE_TEXT = 32  # the longest "From"/"To" text kept: E.164 is 16 characters, with spaces and a prefix more
-
-
+@lru_cache(maxsize=4096)
 def e164_or_raw(raw: str, region: str) -> str:
-    """Cached for what can be a phone number: the same few virtual numbers are every inbound's
-    recipient, and a conversation's sender texts again and again (phonenumbers' parse and check are a
-    few per cent of a webhook's CPU). A longer text a carrier sent is not kept."""
-    return _e164_or_raw(raw, region) if len(raw) > PHONE_TEXT else _cached_e164_or_raw(raw, region)
-
-
-def _e164_or_raw(raw: str, region: str) -> str:
+    """Cached: the same few virtual numbers are every inbound's recipient, and a conversation's sender
+    texts again and again (phonenumbers' parse and check are a few per cent of a webhook's CPU). The
+    adapters refuse a number longer than 255 characters (webhooks/fields.py), so the cache stays small."""
     try:
         return phones.to_e164(raw, region)
     except phones.PhoneError:
         return raw.strip()
-
-
-_cached_e164_or_raw = lru_cache(maxsize=4096)(_e164_or_raw)
 
 
 def sender_e164(raw: str, region: str) -> str:
