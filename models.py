@@ -25,7 +25,16 @@ from peewee import (
     TextField,
 )
 
-db = DatabaseProxy()
+
+class BoundDatabase(DatabaseProxy):
+    """The models' database, bound at start-up (bot/db.py). peewee's proxy makes savepoints of its own;
+    here they are the bound database's, so one that keeps count of its open savepoints sees them."""
+
+    def savepoint(self) -> Any:  # a peewee savepoint context manager
+        return self.obj.savepoint()
+
+
+db = BoundDatabase()
 
 
 def utcnow() -> datetime:

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import Flask, Response, request
-from peewee import Database, InterfaceError, ModelSelect, OperationalError
+from peewee import Database, InterfaceError, ModelSelect, OperationalError, _savepoint
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
@@ -68,6 +68,16 @@ class BeginFirst:
             self._database.ended()
             _count_commit()
             return
+        if begin is WITH_COMMIT:
+            try:
+                self._cursor.execute(f"{sql}; COMMIT", params)
+            finally:
+                if self._cursor.connection.info.transaction_status == TRANSACTION_STATUS_IDLE:
+                    self._database.ended()
+                    _count_commit()
+                else:  # it failed: the transaction is still open, for the caller's ROLLBACK
+                    self._database.begun()
+            return
         try:
             self._cursor.execute(f"{begin}; {sql}" if begin else sql, params)
         finally:
@@ -76,7 +86,7 @@ class BeginFirst:
 
     def _begin_first(self, method: Callable[..., object]) -> Callable[..., object]:
         def run(*args: object, **kwargs: object) -> object:
-            if self._database.deferred_begin() is ALONE:
+            if self._database.deferred_begin() in (ALONE, WITH_COMMIT):
                 raise InterfaceError(f"a last_statement is one execute, not {method.__name__}")
             if self._database.deferred_begin() is not None:
                 self.execute("SELECT 1")  # the BEGIN, then what was asked
@@ -103,8 +113,23 @@ class BeginFirst:
 
 SQL_RUNNING_METHODS = frozenset({"executemany", "callproc", "copy_from", "copy_to", "copy_expert"})
 # What a transaction's deferred BEGIN may be besides its SQL (waiting) and None (sent): its next statement
-# goes alone (`last_statement`), or that statement went and the transaction has nothing more to send.
-ALONE, ENDED = "-- alone", "-- ended"
+# goes alone or carries the COMMIT (`last_statement`), or that statement went and the transaction has
+# nothing more to send.
+ALONE, WITH_COMMIT, ENDED = "-- alone", "-- with commit", "-- ended"
+
+
+class CountedSavepoint(_savepoint):
+    """A savepoint that the database counts while it is open: peewee keeps no stack of them, and a
+    savepoint's last statement is not its transaction's (`last_statement`)."""
+
+    def __enter__(self) -> CountedSavepoint:
+        entered = super().__enter__()
+        self.db._state.savepoints = getattr(self.db._state, "savepoints", 0) + 1
+        return entered
+
+    def __exit__(self, *exc: object) -> None:
+        self.db._state.savepoints -= 1
+        super().__exit__(*exc)
 
 
 class PooledPostgres(PooledPostgresqlDatabase):
@@ -139,20 +164,29 @@ class PooledPostgres(PooledPostgresqlDatabase):
     def ended(self) -> None:
         self._state.deferred_begin = ENDED
 
-    def go_alone(self) -> str | None:
-        """Let the next statement go without BEGIN when nothing of the transaction has reached the server;
-        returns the BEGIN it replaced (see `last_statement`), or None when the transaction has begun, is a
-        savepoint's, or asked for an isolation level."""
+    def finish_with_next(self, results: bool) -> str | None:
+        """Let the next statement end the transaction (see `last_statement`): without BEGIN when nothing of
+        it has reached the server, or, when it has begun and `results` are not wanted, carrying the
+        COMMIT. Returns what it replaced, for `stay_together`; None when neither applies (a savepoint's
+        transaction, an isolation level asked for, results wanted of a begun one)."""
         begin = self.deferred_begin()
-        if begin != "BEGIN" or self.transaction_depth() != 1:
+        if self.transaction_depth() != 1 or getattr(self._state, "savepoints", 0):
             return None
-        self._state.deferred_begin = ALONE
-        return begin
+        if begin == "BEGIN":
+            self._state.deferred_begin = ALONE
+            return begin
+        if begin is None and not results and self.in_transaction():
+            self._state.deferred_begin = WITH_COMMIT
+            return ""
+        return None
+
+    def savepoint(self, sid: str | None = None) -> CountedSavepoint:
+        return CountedSavepoint(self, sid)
 
     def stay_together(self, begin: str) -> None:
-        """Undo `go_alone` if no statement went meanwhile."""
-        if self.deferred_begin() is ALONE:
-            self._state.deferred_begin = begin
+        """Undo `finish_with_next` if no statement went meanwhile."""
+        if self.deferred_begin() in (ALONE, WITH_COMMIT):
+            self._state.deferred_begin = begin or None
 
     def _skip_unbegun(self) -> bool:
         """Whether the transaction being ended never reached the server (nothing to commit or roll back)."""
@@ -332,22 +366,31 @@ def retry_lost_connection(app: Flask) -> None:
 
 
 @contextmanager
-def last_statement(when: bool = True) -> Iterator[None]:
+def last_statement(when: bool = True, *, results: bool = True) -> Iterator[None]:
     """Run the statement inside as its transaction's last one (`when` the caller knows it is).
 
-    On PostgreSQL, a transaction whose last statement is also its first (nothing of it has reached the
-    server) sends that statement alone, without BEGIN: the server commits it on its own, one round trip
-    instead of two (statement, COMMIT), and the transaction's COMMIT is skipped as an empty one's. After
-    it the transaction sends nothing: a statement that tried would run outside it, and raises instead.
+    On PostgreSQL, one round trip instead of two (statement, COMMIT):
+    - a transaction whose last statement is also its first (nothing of it has reached the server) sends
+      that statement alone, without BEGIN: the server commits it on its own;
+    - with `results=False` (the caller reads nothing of what the statement returns: no rows, no row
+      count), a transaction that has begun sends it with its COMMIT after it, in one message. Should it
+      fail, the COMMIT is not run and the transaction is rolled back as any other.
+    Either way the transaction's own COMMIT is then skipped as an empty one's, and after it the
+    transaction sends nothing: a statement that tried would run outside it, and raises instead.
     Otherwise, and on SQLite, it is an ordinary statement of the transaction.
     """
     database = db.obj
-    begin = database.go_alone() if when and isinstance(database, PooledPostgres) else None
+    begin = database.finish_with_next(results) if when and isinstance(database, PooledPostgres) else None
     try:
         yield
     finally:
         if begin is not None:
             database.stay_together(begin)
+
+
+def writes_in_with() -> bool:
+    """Whether a `WITH` may hold an INSERT or UPDATE (PostgreSQL's data-modifying CTEs; not SQLite)."""
+    return isinstance(db.obj, PooledPostgres)
 
 
 def for_update(query: ModelSelect, lock: str = "FOR UPDATE") -> ModelSelect:

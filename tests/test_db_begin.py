@@ -157,3 +157,59 @@ def test_a_last_statement_that_fails_commits_nothing_and_leaves_the_connection_u
     assert db.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
     add_one(account)
     assert balance(account) == 6
+
+
+def test_a_last_statement_without_results_carries_the_commit(make_account, database_url) -> None:
+    account = make_account(balance=5)
+    connection = db.connection()
+    committed: list[str] = []
+    seen: list[str] = []
+    db.obj.query_hooks.append(lambda event: seen.append(event.sql))
+    try:
+        with db.atomic():
+            db.after_commit(lambda: committed.append("after"))
+            add_one(account)
+            with last_statement(results=False):
+                add_one(account)
+            assert connection.info.transaction_status == TRANSACTION_STATUS_IDLE  # the COMMIT went with it
+            assert balance_elsewhere(account, database_url) == 7
+    finally:
+        db.obj.query_hooks.pop()
+    assert [sql.split()[0] for sql in seen] == ["UPDATE", "UPDATE"]  # the hooks see the statement as written
+    assert committed == ["after"] and balance(account) == 7
+    with pytest.raises(InterfaceError, match="nothing may follow"), db.atomic():
+        add_one(account)
+        with last_statement(results=False):
+            add_one(account)
+        add_one(account)  # would run outside the transaction
+    assert balance(account) == 9
+
+
+def test_a_last_statement_with_the_commit_that_fails_rolls_back_the_whole_transaction(make_account) -> None:
+    account = make_account(balance=5)
+    with pytest.raises(IntegrityError), db.atomic():
+        add_one(account)
+        with last_statement(results=False):
+            Account.insert(id=account.id, name="twin").execute()
+    assert db.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
+    assert balance(account) == 5  # the first statement's change went with the rollback
+    with pytest.raises(RuntimeError), db.atomic():  # refused before it was sent: the transaction goes on
+        add_one(account)
+        with pytest.raises(Exception, match="adapt"), last_statement(results=False):
+            db.execute_sql("SELECT %s", (object(),))
+        add_one(account)
+        raise RuntimeError("the handler failed")
+    assert balance(account) == 5
+
+
+def test_a_last_statement_in_a_savepoint_or_wanting_results_keeps_the_transaction_open(make_account) -> None:
+    account = make_account(balance=5)
+    with pytest.raises(RuntimeError), db.atomic():
+        add_one(account)
+        with db.atomic(), last_statement(results=False):  # a savepoint's last statement is not the transaction's
+            add_one(account)
+        with last_statement():  # results wanted: an ordinary statement of a begun transaction
+            assert db.execute_sql("SELECT balance FROM account WHERE id = %s", (account.id,)).fetchone() == (7,)
+        assert db.connection().info.transaction_status == TRANSACTION_STATUS_INTRANS
+        raise RuntimeError("the handler failed")
+    assert balance(account) == 5

@@ -21,7 +21,18 @@ from bot.pipeline.outbound import Draft, accept
 from bot.pipeline.statuses import Status
 from bot.redis_conn import get_redis
 from bot.signing import HEADER, sign
-from models import Carrier, Contact, InboundMessage, Keyword, OutboundMessage, VirtualNumber, db
+from models import (
+    Account,
+    Carrier,
+    Contact,
+    Effect,
+    InboundMessage,
+    Keyword,
+    MessageEvent,
+    OutboundMessage,
+    VirtualNumber,
+    db,
+)
 
 NUMBER, PHONE = "+46700000001", "+46731234567"
 NOBODY_LISTENS = "redis://127.0.0.1:1/0"  # a real client to a port where no Redis answers
@@ -282,28 +293,84 @@ def test_a_reply_naming_the_contact_reads_it(app, shop):
     assert len(seen) == 10 and sum('FROM "contact"' in sql for sql in seen) == 1, seen
 
 
-def test_a_delivery_report_costs_three_statements_in_one_transaction(app, shop):
+@pytest.fixture
+def handed_off(app, shop) -> list[OutboundMessage]:
+    """Three messages at 111 DeliveredToGateway, their upstream ids up-1, up-2 and up-3."""
     account, carrier, _ = shop
     messages = []
-    for upstream in ("up-1", "up-2"):
+    for upstream in ("up-1", "up-2", "up-3"):
         message = accept(Draft(account=account, sender=NUMBER, recipient=PHONE, body="hi", carrier=carrier))
         OutboundMessage.update(upstream_id=upstream, status=Status.DELIVERED_TO_GATEWAY).where(
             OutboundMessage.id == message.id
         ).execute()
         messages.append(message)
-    client = app.test_client()
+    return messages
 
-    def report(upstream: str) -> None:
-        body = json.dumps({"id": upstream, "stat": "DELIVRD", "err": "000"}).encode()
-        headers = {"Content-Type": "application/json", HEADER: sign("first-secret", body)}
-        assert client.post("/webhooks/gw/status", data=body, headers=headers).status_code == 200
 
-    report("up-1")
+def report(app, upstream: str, stat: str = "DELIVRD") -> None:
+    body = json.dumps({"id": upstream, "stat": stat, "err": "000"}).encode()
+    headers = {"Content-Type": "application/json", HEADER: sign("first-secret", body)}
+    assert app.test_client().post("/webhooks/gw/status", data=body, headers=headers).status_code == 200
+
+
+def history(message: OutboundMessage) -> list[int]:
+    return [
+        event.code for event in MessageEvent.select().where(MessageEvent.message == message).order_by(MessageEvent.id)
+    ]
+
+
+def test_a_delivery_report_costs_two_statements_on_postgresql_and_three_on_sqlite(app, handed_off):
+    report(app, "up-1")
     with statements(control=True) as seen:
-        report("up-2")
-    # the message found by upstream id and locked, its event, the guarded status change; no savepoints
-    assert [sql.split()[0].upper() for sql in seen] == ["SELECT", "INSERT", "UPDATE"], seen
-    assert OutboundMessage.get_by_id(messages[1].id).status == Status.DELIVERED_TO_HANDSET
+        report(app, "up-2")
+    # the message found by upstream id and locked; then its event and the guarded status change, one
+    # statement on PostgreSQL (which also carries the COMMIT), two on SQLite; no savepoints
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        assert [sql.split()[0].upper() for sql in seen] == ["SELECT", "WITH"], seen
+    else:
+        assert [sql.split()[0].upper() for sql in seen] == ["SELECT", "INSERT", "UPDATE"], seen
+    assert OutboundMessage.get_by_id(handed_off[1].id).status == Status.DELIVERED_TO_HANDSET
+    assert history(handed_off[1])[-1] == Status.DELIVERED_TO_HANDSET
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="round trips to PostgreSQL; .ci/run runs it there",
+)
+def test_on_postgresql_a_delivery_report_is_two_round_trips(app, handed_off):
+    report(app, "up-1")
+    with sent_to_postgresql() as sent:
+        report(app, "up-2")
+    assert len(sent) == 2 and sent[0].startswith("BEGIN; SELECT") and sent[1].endswith("; COMMIT"), sent
+    assert OutboundMessage.get_by_id(handed_off[1].id).status == Status.DELIVERED_TO_HANDSET
+
+
+def test_a_repeated_or_late_report_adds_no_event_and_moves_nothing(app, handed_off):
+    message = handed_off[0]
+    report(app, "up-1")
+    delivered = OutboundMessage.get_by_id(message.id)
+    report(app, "up-1")  # the same report again: stored once
+    report(app, "up-1", "ACCEPTD")  # a late report of an earlier state: history only
+    again = OutboundMessage.get_by_id(message.id)
+    assert (again.status, again.updated_at) == (Status.DELIVERED_TO_HANDSET, delivered.updated_at)
+    assert history(message)[-2:] == [Status.DELIVERED_TO_HANDSET, Status.DELIVERED_TO_CARRIER], history(message)
+
+
+def test_a_report_that_refunds_or_calls_back_is_applied_in_full(app, shop, handed_off):
+    account = shop[0]
+    funded = Account.get_by_id(account.id).balance
+    refundable = handed_off[2]
+    OutboundMessage.update(status=Status.QUEUED).where(OutboundMessage.id == refundable.id).execute()
+    report(app, "up-3", "REJECTD")  # rejected before the hand-off was recorded: the price comes back
+    assert OutboundMessage.get_by_id(refundable.id).status == Status.GENERIC_REJECTED
+    assert Account.get_by_id(account.id).balance == funded + refundable.price
+    called_back = handed_off[1]
+    OutboundMessage.update(status_callback="http://127.0.0.1:9/status").where(
+        OutboundMessage.id == called_back.id
+    ).execute()
+    report(app, "up-2")
+    assert OutboundMessage.get_by_id(called_back.id).status == Status.DELIVERED_TO_HANDSET
+    assert Effect.select().where((Effect.message == called_back.id) & (Effect.kind == "status_callback")).count() == 1
 
 
 def test_webhook_timings_reach_redis_within_about_a_second_without_a_scrape(app, shop):

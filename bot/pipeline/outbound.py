@@ -16,12 +16,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from flask import current_app
-from peewee import IntegrityError
+from peewee import SQL, Field, IntegrityError, Update, fn
 
 from bot import callbacks, inputguard, links, phones, rows
-from bot.db import for_update
+from bot.db import for_update, last_statement, writes_in_with
 from bot.pipeline import segments
 from bot.pipeline.funding import fund
 from bot.pipeline.governor import QuietHours, quiet_until
@@ -304,10 +305,25 @@ def advance_locked(message: OutboundMessage, code: int, detail: str = "", source
     transaction: a delivery report, which finds its message and locks it in one statement."""
     if not record(message, code, detail, source):
         return False
-    moved = status_update(code).execute(code, None, utcnow(), message.id, *predecessors(code)).rowcount
+    moved = status_update(code).execute(*moved_to(code, utcnow(), message.id)).rowcount
     if moved and refund_due(message.status, code):
         refund(message)
     return bool(moved)
+
+
+def advance_last(message: OutboundMessage, code: int, detail: str = "", source: str = "pipeline") -> None:
+    """`advance_locked` as the last statement of the caller's transaction (a delivery report's).
+
+    When the change can need nothing after it (no refund can be due from the locked status, no status
+    callback to arm), PostgreSQL gets the event and the status change as one statement that carries the
+    COMMIT (bot/db.py `last_statement`): one round trip instead of three.
+    """
+    if message.status_callback or refund_due(message.status, code) or not writes_in_with():
+        advance_locked(message, code, detail, source)
+        return
+    now = utcnow()
+    with last_statement(results=False):
+        record_and_move(code).execute(message.id, code, now, detail[:250], source, *moved_to(code, now, message.id))
 
 
 def advance_many(changes: list[tuple[OutboundMessage, int, str]], source: str) -> int:
@@ -343,20 +359,42 @@ def advance_many(changes: list[tuple[OutboundMessage, int, str]], source: str) -
 
 @cache
 def status_update(code: int) -> Prepared:
-    """The guarded UPDATE that moves a message to `code` from a status the rank rule lets it leave."""
-    before = predecessors(code)
-    return Prepared(
-        lambda status, lease_until, at, message_id, *earlier: OutboundMessage.update(
-            status=status, lease_until=lease_until, updated_at=at
-        ).where((OutboundMessage.id == message_id) & OutboundMessage.status.in_(earlier)),
-        [
-            OutboundMessage.status,
-            OutboundMessage.lease_until,
-            OutboundMessage.updated_at,
-            OutboundMessage.id,
-            *[OutboundMessage.status] * len(before),
-        ],
+    """The guarded UPDATE that moves a message to `code` from a status the rank rule lets it leave; its
+    values are `moved_to`'s."""
+    return Prepared(guarded_move, move_fields(code))
+
+
+@cache
+def record_and_move(code: int) -> Prepared:
+    """PostgreSQL only: RECORD and `status_update(code)` in one statement, the status moving only when
+    the event is new (as in `advance_locked`); its values are RECORD's, then `moved_to`'s."""
+
+    def build(*values: Any) -> Update:
+        new_event = RECORD.build(*values[: len(RECORD.fields)]).cte("new_event")
+        move = guarded_move(*values[len(RECORD.fields) :])
+        return move.where(fn.EXISTS(new_event.select(SQL("1")))).with_cte(new_event)
+
+    return Prepared(build, [*RECORD.fields, *move_fields(code)])
+
+
+def moved_to(code: int, at: datetime, message_id: int) -> tuple[Any, ...]:
+    return (code, None, at, message_id, *predecessors(code))
+
+
+def guarded_move(status: int, lease_until: None, at: datetime, message_id: int, *earlier: int) -> Update:
+    return OutboundMessage.update(status=status, lease_until=lease_until, updated_at=at).where(
+        (OutboundMessage.id == message_id) & OutboundMessage.status.in_(earlier)
     )
+
+
+def move_fields(code: int) -> list[Field]:
+    return [
+        OutboundMessage.status,
+        OutboundMessage.lease_until,
+        OutboundMessage.updated_at,
+        OutboundMessage.id,
+        *[OutboundMessage.status] * len(predecessors(code)),
+    ]
 
 
 # What a status change reads of its message (status, account, price, callback URL), and what a delivery

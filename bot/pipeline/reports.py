@@ -23,7 +23,7 @@ from bot.blocklist import block
 from bot.carriers import StatusReport
 from bot.consent import Evidence
 from bot.db import for_update
-from bot.pipeline.outbound import LOCKED_COLUMNS, advance_locked, advance_many, locked
+from bot.pipeline.outbound import LOCKED_COLUMNS, advance_last, advance_locked, advance_many, locked
 from bot.prepared import Prepared
 from models import Carrier, OutboundMessage, PendingReport, db, utcnow
 
@@ -59,13 +59,14 @@ def apply_reports(carrier: Carrier, reports: list[StatusReport]) -> int:
 def apply_report(carrier: Carrier, report: StatusReport) -> bool:
     """Apply one report; returns whether it matched a known message (else it is kept for later).
 
-    A matched report costs one transaction of three statements: the message found by its upstream id
-    and locked, its event, its guarded status change.
+    A matched report costs one transaction: the message found by its upstream id and locked, then its
+    event and its guarded status change, which on PostgreSQL go as one statement carrying the COMMIT
+    (`advance_last`): two round trips.
     """
     with db.atomic():
         message = find_message(carrier, report)
         if message is not None:
-            _apply(message, report.code, report.detail, report.opt_out)
+            _apply(message, report.code, report.detail, report.opt_out, last=True)
             return True
     try:
         with db.atomic():
@@ -138,8 +139,13 @@ def apply_pending(message: OutboundMessage) -> int:
     return len(pending)
 
 
-def _apply(message: OutboundMessage, code: int, detail: str, opt_out: bool) -> None:
-    """A carrier's report for a message locked in the caller's transaction, and its opt-out if it says so."""
+def _apply(message: OutboundMessage, code: int, detail: str, opt_out: bool, last: bool = False) -> None:
+    """A carrier's report for a message locked in the caller's transaction, and its opt-out if it says so.
+
+    `last`: nothing of the transaction follows (`advance_last`)."""
+    if last and not opt_out:
+        advance_last(message, code, detail, source="carrier")
+        return
     advance_locked(message, code, detail, source="carrier")
     if opt_out:
         block(message.account, message.recipient, "carrier", evidence=Evidence(text=f"{code} {detail}".strip()))
