@@ -83,6 +83,9 @@ class LoopbackCarrier:
         carrier = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real carrier's API: HTTP/1.0 closes after each answer
+            disable_nagle_algorithm = True  # an answer's head and body are two writes: no delayed-ACK stall
+
             def do_POST(self) -> None:
                 carrier.post(self)
 
