@@ -26,7 +26,11 @@ ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 NUMERIC_SENDER = re.compile(r"\+?[0-9]{1,15}")
 SHORT_CODE = re.compile(r"[0-9]{3,8}")
 EXTENSION = re.compile(r"(ext\.?|x|#)\s*\d+$", re.IGNORECASE)
-PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+?\d[\d \-]{5,}\d(?!\w)")
+# A phone in free text, or a UUID (a job id), which is left whole though a group of it may be all digits.
+PHONE_IN_TEXT = re.compile(
+    r"(?P<uuid>(?<![\w-])[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}(?![\w-]))|(?<![\w+])\+?\d[\d \-]{5,}\d(?!\w)",
+    re.IGNORECASE,
+)
 # What could end a log line or confuse its reader: C0/C1 controls, Unicode line breaks, lone surrogates.
 UNSAFE_IN_LOG = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
@@ -141,8 +145,14 @@ def mask(phone: str) -> str:
 
 
 def mask_in_text(text: str) -> str:
-    """Mask every run that looks like a phone number (seven or more digits) in free text."""
-    return PHONE_IN_TEXT.sub(lambda m: mask(m.group()) if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text)
+    """Mask every run that looks like a phone number (seven or more digits) in free text; a UUID stays
+    whole (an RQ job id such as 1a4455f4-34ab-4412-9884-1a1ba7e4e7f9 must stay greppable)."""
+
+    def masked(found: re.Match[str]) -> str:
+        run = found.group()
+        return mask(run) if found["uuid"] is None and sum(c.isdigit() for c in run) >= 7 else run
+
+    return PHONE_IN_TEXT.sub(masked, text)
 
 
 def escape_controls(text: str) -> str:

@@ -45,6 +45,16 @@ def test_json_log_lines_are_objects_with_phones_masked(log_lines):
     assert "46731234567" not in buffer.getvalue()
 
 
+def test_a_job_id_stays_whole_while_a_phone_beside_it_is_masked(log_lines):
+    handler, buffer = log_lines
+    handler.setFormatter(JsonFormatter())
+    job = "1a4455f4-34ab-4412-9884-1a1ba7e4e7f9"  # two groups of digits: a phone-like run of 8 digits
+    digits = "12345678-1234-5678-9012-123456789012"
+    logging.getLogger("smsbot.test").info("job=%s: handed +46731234567 to gw; job %s", job, digits)
+    message = json.loads(buffer.getvalue())["message"]
+    assert message == f"job={job}: handed +*******4567 to gw; job {digits}"
+
+
 def test_an_expected_retry_is_one_warning_line_without_a_traceback(
     log_lines, httpserver, run_worker, make_account, make_carrier, make_number
 ):
