@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -69,14 +70,18 @@ class BeginFirst:
             _count_commit()
             return
         if begin is WITH_COMMIT:
+            if returns_rows(sql):
+                raise InterfaceError("a last_statement without results returns no rows: not a SELECT nor RETURNING")
             try:
                 self._cursor.execute(f"{sql}; COMMIT", params)
-            finally:
+            except BaseException:
                 if self._cursor.connection.info.transaction_status == TRANSACTION_STATUS_IDLE:
-                    self._database.ended()
-                    _count_commit()
-                else:  # it failed: the transaction is still open, for the caller's ROLLBACK
+                    self._database.ended()  # the server refused the COMMIT and rolled back: nothing to undo
+                else:  # the statement failed: the transaction is still open, for the caller's ROLLBACK
                     self._database.begun()
+                raise
+            self._database.ended()
+            _count_commit()
             return
         try:
             self._cursor.execute(f"{begin}; {sql}" if begin else sql, params)
@@ -109,6 +114,20 @@ class BeginFirst:
 
     def __exit__(self, *exc: object) -> None:
         self._cursor.close()
+
+
+QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")  # a literal or a quoted identifier
+
+
+def returns_rows(sql: str) -> bool:
+    """Whether a statement's own result is rows: a SELECT, or a RETURNING outside parentheses (one inside
+    a WITH's data-modifying query feeds the statement, not the caller)."""
+    depth, outside = 0, []
+    for char in QUOTED.sub(" ", sql):
+        depth += (char == "(") - (char == ")")
+        outside.append(char if depth == 0 else " ")
+    text = "".join(outside).upper()
+    return text.lstrip().startswith("SELECT") or " RETURNING " in f" {text} "
 
 
 SQL_RUNNING_METHODS = frozenset({"executemany", "callproc", "copy_from", "copy_to", "copy_expert"})
@@ -373,8 +392,10 @@ def last_statement(when: bool = True, *, results: bool = True) -> Iterator[None]
     - a transaction whose last statement is also its first (nothing of it has reached the server) sends
       that statement alone, without BEGIN: the server commits it on its own;
     - with `results=False` (the caller reads nothing of what the statement returns: no rows, no row
-      count), a transaction that has begun sends it with its COMMIT after it, in one message. Should it
-      fail, the COMMIT is not run and the transaction is rolled back as any other.
+      count, which would be the COMMIT's), a transaction that has begun sends it with its COMMIT after
+      it, in one message; a SELECT or a RETURNING is refused before anything is sent. Should the
+      statement fail, the COMMIT is not run and the transaction is rolled back as any other; should the
+      COMMIT fail (a deferred constraint), the server has rolled back and no commit is counted.
     Either way the transaction's own COMMIT is then skipped as an empty one's, and after it the
     transaction sends nothing: a statement that tried would run outside it, and raises instead.
     Otherwise, and on SQLite, it is an ordinary statement of the transaction.

@@ -11,7 +11,7 @@ import pytest
 from peewee import IntegrityError, InterfaceError
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INERROR, TRANSACTION_STATUS_INTRANS
 
-from bot.db import last_statement
+from bot.db import commits, last_statement
 from models import Account, db
 
 pytestmark = pytest.mark.skipif(
@@ -190,13 +190,13 @@ def test_a_last_statement_with_the_commit_that_fails_rolls_back_the_whole_transa
     with pytest.raises(IntegrityError), db.atomic():
         add_one(account)
         with last_statement(results=False):
-            Account.insert(id=account.id, name="twin").execute()
+            db.execute_sql("UPDATE account SET name = NULL WHERE id = %s", (account.id,))  # NOT NULL
     assert db.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
     assert balance(account) == 5  # the first statement's change went with the rollback
     with pytest.raises(RuntimeError), db.atomic():  # refused before it was sent: the transaction goes on
         add_one(account)
         with pytest.raises(Exception, match="adapt"), last_statement(results=False):
-            db.execute_sql("SELECT %s", (object(),))
+            db.execute_sql("UPDATE account SET name = %s WHERE id = 0", (object(),))
         add_one(account)
         raise RuntimeError("the handler failed")
     assert balance(account) == 5
@@ -213,3 +213,34 @@ def test_a_last_statement_in_a_savepoint_or_wanting_results_keeps_the_transactio
         assert db.connection().info.transaction_status == TRANSACTION_STATUS_INTRANS
         raise RuntimeError("the handler failed")
     assert balance(account) == 5
+
+
+def test_a_last_statement_without_results_may_not_return_rows(make_account) -> None:
+    """Its results would be the COMMIT's: a SELECT or a RETURNING is refused before anything is sent,
+    and the transaction is rolled back whole."""
+    account = make_account(balance=5)
+    for refused in ("SELECT balance FROM account", "UPDATE account SET balance = 0 RETURNING id"):
+        with pytest.raises(InterfaceError, match="returns no rows"), db.atomic():
+            add_one(account)
+            with last_statement(results=False):
+                db.execute_sql(refused)
+        assert db.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
+        assert balance(account) == 5
+
+
+def test_a_commit_the_server_refuses_is_not_counted_as_one(make_account) -> None:
+    """A deferred constraint fails at the COMMIT that rides on the last statement: the server has rolled
+    back, nothing is committed, and a request would run again on a lost connection as if nothing had."""
+    account = make_account(balance=5)
+    db.execute_sql("CREATE TEMP TABLE once (x int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+    committed = commits()
+    with pytest.raises(IntegrityError, match="once"), db.atomic():
+        add_one(account)
+        db.execute_sql("INSERT INTO once VALUES (1)")
+        with last_statement(results=False):
+            db.execute_sql("INSERT INTO once VALUES (1)")  # accepted now, refused at the COMMIT
+    assert commits() == committed
+    assert db.connection().info.transaction_status == TRANSACTION_STATUS_IDLE
+    assert balance(account) == 5
+    add_one(account)
+    assert balance(account) == 6
