@@ -15,11 +15,13 @@ closes it without taking it. `list_error` is the chance that a Twilio list looku
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import queue
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -39,6 +41,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # a send job submits its chunk concurrently: the default backlog of 5 resets some
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.open_connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request_thread(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        with self.connections_lock:
+            self.open_connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.connections_lock:
+                self.open_connections.discard(request)
+
+    def server_close(self) -> None:
+        """Stop listening and end the kept-alive connections too: a stopped carrier answers nobody."""
+        super().server_close()
+        with self.connections_lock:
+            for connection in self.open_connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from peewee import Database
 from werkzeug.serving import make_server
 
 from bot import cache, create_app, migrations
+from bot.db import PooledPostgres
 from bot.metrics import flush_all
 from bot.redis_conn import get_redis
 from bot.worker import run_worker as work
@@ -95,6 +97,7 @@ def app(session_app: tuple[Flask, Database]) -> Iterator[Flask]:
     table and Redis empty."""
     app, database = session_app
     settings, extensions = dict(app.config), dict(app.extensions)
+    app.extensions["smsbot.cache"] = replace(extensions["smsbot.cache"], generation=None)  # a test may tune it
     db.initialize(database)
     with app.app_context():
         empty_tables()
@@ -116,7 +119,7 @@ def empty_tables() -> None:
     trip of DELETEs and sequence resets: TRUNCATE takes 70–130 ms for the few rows a test leaves, DELETE
     a millisecond or two."""
     deletes = [f'DELETE FROM "{model._meta.table_name}"' for model in reversed(ALL_MODELS)]
-    if db.obj.__class__.__name__.startswith("Postgres"):
+    if isinstance(db.obj, PooledPostgres):
         restart = (
             "SELECT setval(oid::regclass, 1, false) FROM pg_class"
             " WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
