@@ -183,29 +183,31 @@ class PooledPostgres(PooledPostgresqlDatabase):
     def ended(self) -> None:
         self._state.deferred_begin = ENDED
 
-    def finish_with_next(self, results: bool) -> str | None:
+    def finish_with_next(self, results: bool) -> bool:
         """Let the next statement end the transaction (see `last_statement`): without BEGIN when nothing of
         it has reached the server, or, when it has begun and `results` are not wanted, carrying the
-        COMMIT. Returns what it replaced, for `stay_together`; None when neither applies (a savepoint's
-        transaction, an isolation level asked for, results wanted of a begun one)."""
+        COMMIT. False when neither applies (a savepoint's transaction, an isolation level asked for,
+        results wanted of a begun one)."""
         begin = self.deferred_begin()
         if self.transaction_depth() != 1 or getattr(self._state, "savepoints", 0):
-            return None
+            return False
         if begin == "BEGIN":
             self._state.deferred_begin = ALONE
-            return begin
+            return True
         if begin is None and not results and self.in_transaction():
             self._state.deferred_begin = WITH_COMMIT
-            return ""
-        return None
+            return True
+        return False
 
     def savepoint(self, sid: str | None = None) -> CountedSavepoint:
         return CountedSavepoint(self, sid)
 
-    def stay_together(self, begin: str) -> None:
-        """Undo `finish_with_next` if no statement went meanwhile."""
-        if self.deferred_begin() in (ALONE, WITH_COMMIT):
-            self._state.deferred_begin = begin or None
+    def stay_together(self) -> None:
+        """Undo `finish_with_next` if no statement went meanwhile: ALONE stood for a plain BEGIN not yet
+        sent, WITH_COMMIT for a transaction already begun."""
+        replaced = {ALONE: "BEGIN", WITH_COMMIT: None}
+        if self.deferred_begin() in replaced:
+            self._state.deferred_begin = replaced[self.deferred_begin()]
 
     def _skip_unbegun(self) -> bool:
         """Whether the transaction being ended never reached the server (nothing to commit or roll back)."""
@@ -401,12 +403,12 @@ def last_statement(when: bool = True, *, results: bool = True) -> Iterator[None]
     Otherwise, and on SQLite, it is an ordinary statement of the transaction.
     """
     database = db.obj
-    begin = database.finish_with_next(results) if when and isinstance(database, PooledPostgres) else None
+    finishing = when and isinstance(database, PooledPostgres) and database.finish_with_next(results)
     try:
         yield
     finally:
-        if begin is not None:
-            database.stay_together(begin)
+        if finishing:
+            database.stay_together()
 
 
 def writes_in_with() -> bool:

@@ -66,7 +66,10 @@ def apply_report(carrier: Carrier, report: StatusReport) -> bool:
     with db.atomic():
         message = find_message(carrier, report)
         if message is not None:
-            _apply(message, report.code, report.detail, report.opt_out, last=True)
+            if report.opt_out:
+                _apply(message, report.code, report.detail, opt_out=True)
+            else:  # nothing follows the status change: it may carry the COMMIT
+                advance_last(message, report.code, report.detail, source="carrier")
             return True
     try:
         with db.atomic():
@@ -139,13 +142,8 @@ def apply_pending(message: OutboundMessage) -> int:
     return len(pending)
 
 
-def _apply(message: OutboundMessage, code: int, detail: str, opt_out: bool, last: bool = False) -> None:
-    """A carrier's report for a message locked in the caller's transaction, and its opt-out if it says so.
-
-    `last`: nothing of the transaction follows (`advance_last`)."""
-    if last and not opt_out:
-        advance_last(message, code, detail, source="carrier")
-        return
+def _apply(message: OutboundMessage, code: int, detail: str, opt_out: bool) -> None:
+    """A carrier's report for a message locked in the caller's transaction, and its opt-out if it says so."""
     advance_locked(message, code, detail, source="carrier")
     if opt_out:
         block(message.account, message.recipient, "carrier", evidence=Evidence(text=f"{code} {detail}".strip()))
