@@ -15,6 +15,7 @@ SQLite needs none of this: its connections do not die.
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import Flask, Response, request
-from peewee import Database, InterfaceError, ModelSelect, OperationalError, _savepoint
+from peewee import Database, InterfaceError, ModelSelect, OperationalError, __exception_wrapper__, _savepoint
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
@@ -236,6 +237,20 @@ class PooledPostgres(PooledPostgresqlDatabase):
         if not self._skip_unbegun():
             super().commit()
             _count_commit()
+
+    def copy_in(self, sql: str, data: str) -> None:
+        """Run `COPY … FROM STDIN` with `data` (text format) in this thread's transaction; the query hooks
+        see it as they see any statement."""
+        if not self.in_transaction():
+            raise InterfaceError("copy_in runs in a transaction (its commit is counted there)")
+        start = time.perf_counter()
+        try:
+            with __exception_wrapper__:
+                self.cursor().copy_expert(sql, io.StringIO(data))
+        except Exception as exc:
+            self._notify_hooks(sql, None, start, exc)
+            raise
+        self._notify_hooks(sql, None, start, None)
 
     def execute_sql(self, sql: str, params: object = None):  # type: ignore[no-untyped-def]
         cursor = super().execute_sql(sql, params)

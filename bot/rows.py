@@ -5,17 +5,28 @@ database spends on the rows. `insert` writes the same SQL text directly: the mod
 defaults for what a row leaves out, each value through its field's `db_value`, in as few statements as
 the databases' parameter limits allow (SQLite takes 32,766 a statement, PostgreSQL 65,535), on both
 databases with `ON CONFLICT DO NOTHING` and `RETURNING` (SQLite ≥ 3.35).
+
+On PostgreSQL, many rows that need neither (a chunk's events and ledger lines) go by `COPY … FROM
+STDIN` instead: the server takes them in about half the time it spends parsing and planning a VALUES
+list of thousands of parameters (3,000 events: 50 ms against 90 ms, measured on the bench machine).
+A COPY is two round trips (the server answers the COPY before it takes the rows), so a few rows still
+go as one INSERT.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
+from operator import methodcaller
 from typing import Any
 
 from peewee import AutoField, Field, Model, Node
 
+from bot.db import PooledPostgres
 from models import db
 
 MAX_PARAMS = 30_000
+COPY_FROM_ROWS = 100  # fewer rows go as one INSERT: one round trip where COPY takes two
 
 
 def insert(
@@ -25,31 +36,63 @@ def insert(
     out. Returns the `returning` columns of the rows written."""
     fields = [field for field in model._meta.sorted_fields if not isinstance(field, AutoField)]
     columns = [(field.name, field.db_value, model._meta.defaults.get(field)) for field in fields]
-    per_statement = max(1, MAX_PARAMS // len(fields))
-    head = f"INSERT INTO {quoted(model._meta.table_name)} ({', '.join(quoted(f.column_name) for f in fields)}) VALUES "
-    tail = (" ON CONFLICT DO NOTHING" if skip_conflicts else "") + (
-        f" RETURNING {', '.join(quoted(f.column_name) for f in returning)}" if returning else ""
-    )
-    one = "(" + ", ".join([db.param] * len(fields)) + ")"
-    written: list[tuple] = []
-    for start in range(0, len(rows), per_statement):
-        part = rows[start : start + per_statement]
-        values = [
+
+    def values(part: list[dict[str, Any]]) -> list[Any]:
+        return [
             convert(row[name] if name in row else (default() if callable(default) else default))
             for row in part
             for name, convert, default in columns
         ]
-        if any(isinstance(value, Node) for value in values):  # an expression around a value: SQLite's json()
-            params: list[Any] = []
-            marks = [placed(value, params) for value in values]
-            width = len(fields)
-            sql = ", ".join("(" + ", ".join(marks[at : at + width]) + ")" for at in range(0, len(marks), width))
-        else:
-            params, sql = values, ", ".join([one] * len(part))
+
+    table, names = quoted(model._meta.table_name), ", ".join(quoted(f.column_name) for f in fields)
+    if not (skip_conflicts or returning) and len(rows) >= COPY_FROM_ROWS and isinstance(db.obj, PooledPostgres):
+        data = copy_text(values(rows), len(fields))
+        if data is not None:
+            db.obj.copy_in(f"COPY {table} ({names}) FROM STDIN", data)
+            return []
+    head = f"INSERT INTO {table} ({names}) VALUES "
+    tail = (" ON CONFLICT DO NOTHING" if skip_conflicts else "") + (
+        f" RETURNING {', '.join(quoted(f.column_name) for f in returning)}" if returning else ""
+    )
+    written: list[tuple] = []
+    per_statement = max(1, MAX_PARAMS // len(fields))
+    for start in range(0, len(rows), per_statement):
+        params, sql = placeholders(values(rows[start : start + per_statement]), len(fields))
         cursor = db.execute_sql(head + sql + tail, params)
         if returning:
             written += [tuple(row) for row in cursor.fetchall()]
     return written
+
+
+def placeholders(values: list[Any], width: int) -> tuple[list[Any], str]:
+    """The parameters and the VALUES rows' SQL for `values`, `width` to a row."""
+    if any(isinstance(value, Node) for value in values):  # an expression around a value: SQLite's json()
+        params: list[Any] = []
+        marks = [placed(value, params) for value in values]
+        return params, ", ".join("(" + ", ".join(marks[at : at + width]) + ")" for at in range(0, len(marks), width))
+    one = "(" + ", ".join([db.param] * width) + ")"
+    return values, ", ".join([one] * (len(values) // width))
+
+
+# How a value (after its field's db_value) is written in COPY's text format, by its type; a value of any
+# other type makes the caller INSERT instead. A datetime is ISO 8601 with a space, as PostgreSQL reads it.
+COPY_CELLS: dict[type, Callable[[Any], str]] = {
+    str: methodcaller("translate", str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})),
+    int: str,
+    bool: ("f", "t").__getitem__,
+    datetime: str,
+    date: str,
+    type(None): lambda _: "\\N",
+}
+
+
+def copy_text(values: list[Any], width: int) -> str | None:
+    """`values`, `width` to a row, in COPY's text format; None when one is of a type not in COPY_CELLS."""
+    try:
+        cells = [COPY_CELLS[type(value)](value) for value in values]
+    except KeyError:
+        return None
+    return "".join("\t".join(cells[at : at + width]) + "\n" for at in range(0, len(cells), width))
 
 
 def placed(value: Any, params: list[Any]) -> str:

@@ -87,6 +87,28 @@ def test_a_balance_covering_part_of_a_chunk_funds_the_members_in_order_and_rejec
     assert_books_balance(account)
 
 
+def test_a_chunk_large_enough_to_be_copied_keeps_every_members_history_and_money(shop):
+    """150 members: on PostgreSQL the chunk's events and ledger lines go by COPY (bot/rows.py)."""
+    account, _ = shop(balance=120 * 35)
+    members = [f"+467312{n:05d}" for n in range(150)]
+    BlockEntry.create(account=account, phone=members[7])
+    batch = group_send(account, members, text="Sale\nnow \\ 50%")
+    assert fan_out(batch.id) == "done"
+    funded = [phone for phone in members if phone != members[7]][:120]
+    assert outcome(batch) == {
+        **dict.fromkeys(members, Status.INSUFFICIENT_FUNDS),
+        **dict.fromkeys(funded, Status.QUEUED),
+        members[7]: Status.RECIPIENT_REJECTED,
+    }
+    assert history(funded[-1]) == [(101, ""), (103, "1 x 35 = 35"), (102, "")]
+    assert history(members[7]) == [(101, ""), (405, "recipient is on the block list")]
+    assert history(members[-1]) == [(101, ""), (402, "price 35, balance 0")]
+    assert OutboundMessage.get(OutboundMessage.recipient == members[0]).body == "Sale\nnow \\ 50%"
+    assert MessageEvent.select().count() == 120 * 3 + 30 * 2
+    assert Account.get_by_id(account.id).balance == 0
+    assert_books_balance(account)
+
+
 def test_a_later_cheaper_message_is_funded_after_a_dearer_one_was_not(shop):
     """As one debit per message would: 35 left does not cover a 2-part text, but covers the next 1-part."""
     account, carrier = shop(balance=70)

@@ -44,12 +44,13 @@ def fan_out(batch_id: str) -> str:
                 .where((GroupMember.group == batch.group_id) & (Contact.id > batch.cursor))
                 .order_by(Contact.id)
                 .limit(size)
+                .tuples()
             )
-            accept_many([draft(send, route, contact.phone, batch.id) for contact in members])
+            accept_many([draft(send, route, phone, batch.id) for _, phone in members])
             finished = len(members) < size
             now = utcnow()
             Batch.update(
-                cursor=members[-1].id if members else batch.cursor,
+                cursor=members[-1][0] if members else batch.cursor,
                 lease_until=None,
                 updated_at=now,
                 state="done" if finished else "pending",

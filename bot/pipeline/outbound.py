@@ -122,7 +122,8 @@ def accept_many(drafts: Sequence[Draft]) -> list[OutboundMessage]:
 
 def stage(drafts: Sequence[Draft]) -> list[Staged]:
     """Each draft's message in memory at 101 Accepted, its URLs shortened when asked (one query for all)."""
-    bodies = [segments.normalize_body(inputguard.scrub(draft.body)) for draft in drafts]
+    stored = {text: segments.normalize_body(inputguard.scrub(text)) for text in {draft.body for draft in drafts}}
+    bodies = [stored[draft.body] for draft in drafts]
     tracked = [n for n, draft in enumerate(drafts) if draft.track_links]
     done = links.shorten_many([bodies[n] for n in tracked])
     shortened: dict[int, links.Shortened] = dict(zip(tracked, done, strict=True))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 GSM7, UCS2 = "GSM-7", "UCS-2"
 
@@ -35,6 +36,7 @@ def normalize_body(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+@lru_cache(maxsize=256)  # a group send counts the same text for every member
 def count_segments(text: str) -> Segmentation:
     """Encoding, units and segments of a message body, after NFC normalisation."""
     return pack(normalize_body(text))

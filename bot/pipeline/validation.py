@@ -35,6 +35,7 @@ class Lookups:
 
     blocked: set[tuple[int, str | None, str]] = field(default_factory=set)  # (account id, topic, phone) opted out
     senders: dict[tuple[int, str], str | None] = field(default_factory=dict)  # own_sender's answers
+    texts: dict[tuple[int, str, str], Rejected | None] = field(default_factory=dict)  # check_body's answers
 
 
 def blocked_phones(staged: list[Staged]) -> set[tuple[int, str | None, str]]:
@@ -63,9 +64,7 @@ def validate(draft: Draft, message: OutboundMessage, lookups: Lookups) -> str:
     except phones.PhoneError as exc:
         raise Rejected(Status(exc.code), str(exc)) from exc
     message.sender = check_sender(draft, message.sender, lookups.senders)
-    if inputguard.has_unstorable(draft.body):
-        raise Rejected(Status.INVALID_CONTENT, "the text holds NUL or invalid (lone surrogate) characters")
-    check_text(message.body, message.segments, account.banned_words)
+    check_body(draft, message, lookups.texts)
     if not draft.compliance and (account.id, draft.topic, recipient) in lookups.blocked:
         raise Rejected(Status.RECIPIENT_REJECTED, blocked_detail(draft.topic))
     if phones.is_nanp(recipient):
@@ -84,6 +83,23 @@ def check_sender(draft: Draft, sender: str, found: dict[tuple[int, str], str | N
     if phones.sender_kind(sender) != "alphanumeric":
         return own_sender(draft, sender, found)
     return sender
+
+
+def check_body(draft: Draft, message: OutboundMessage, found: dict[tuple[int, str, str], Rejected | None]) -> None:
+    """The content's rules for the text as given and as it goes; worked out once per text and account
+    in a chunk (`found`), as a group send gives every member the same text."""
+    key = (draft.account.id, draft.body, message.body)
+    if key not in found:
+        try:
+            if inputguard.has_unstorable(draft.body):
+                raise Rejected(Status.INVALID_CONTENT, "the text holds NUL or invalid (lone surrogate) characters")
+            check_text(message.body, message.segments, draft.account.banned_words)
+            found[key] = None
+        except Rejected as rejection:
+            found[key] = rejection
+    rejection = found[key]
+    if rejection is not None:
+        raise Rejected(rejection.code, rejection.detail)
 
 
 def check_text(body: str, segment_count: int, banned_words: list[str]) -> None:
