@@ -224,10 +224,12 @@ def route(message: InboundMessage, carrier_replied: bool) -> None:
         message.keyword, message.action = outcome.keyword[:COLUMN], outcome.action[:COLUMN]
         message.outcome = "reply limit reached" if conversation.reply_limited else outcome.outcome[:COLUMN]
     copied = number if number is not None and (number.email_copy or number.forward_url) else None
+    last = copied is None  # nothing else of the transaction follows: its COMMIT rides on this statement
     if message.id is None:
-        claim(message, last=copied is None)
+        claim(message, last=last)
     else:
-        RECORD_ROUTE.execute(*routed(message), message.id)
+        with last_statement(last, results=False):
+            RECORD_ROUTE.execute(*routed(message), message.id)
     if copied is not None:
         copy_and_forward(message, copied)
     log.info(
