@@ -26,7 +26,20 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import Flask, Response, request
-from peewee import Database, InterfaceError, ModelSelect, OperationalError, __exception_wrapper__, _savepoint
+from peewee import (
+    SQL,
+    Database,
+    Expression,
+    Field,
+    InterfaceError,
+    ModelSelect,
+    NodeList,
+    OperationalError,
+    Select,
+    __exception_wrapper__,
+    _savepoint,
+    fn,
+)
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
@@ -429,6 +442,16 @@ def last_statement(when: bool = True, *, results: bool = True) -> Iterator[None]
 def writes_in_with() -> bool:
     """Whether a `WITH` may hold an INSERT or UPDATE (PostgreSQL's data-modifying CTEs; not SQLite)."""
     return isinstance(db.obj, PooledPostgres)
+
+
+def in_subquery(column: Field, query: Select) -> Expression:
+    """`column IN (query)`. On PostgreSQL `column = ANY(ARRAY(query))`: the query runs first on its own,
+    and the rows it names are read by `column`'s index. For `IN`, the planner of a table it has no
+    statistics of yet (a group imported a minute ago) hashed the whole table: a group send read all its
+    members again for each chunk (15 ms a chunk at 10,000 members, against 3)."""
+    if isinstance(db.obj, PooledPostgres):
+        return column == fn.ANY(NodeList((SQL("ARRAY"), query)))
+    return column.in_(query)
 
 
 def for_update(query: ModelSelect, lock: str = "FOR UPDATE") -> ModelSelect:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from bot.db import in_subquery
 from bot.pipeline import leases
 from bot.pipeline.outbound import accept_many, route_for
 from bot.pipeline.queue import enqueue_job_after_commit
@@ -38,12 +39,16 @@ def fan_out(batch_id: str) -> str:
         )
         size, route = current_app.config["FANOUT_CHUNK"], route_for(batch.account, batch.sender)
         with db.atomic():
+            chunk = (
+                GroupMember.select(GroupMember.contact)
+                .where((GroupMember.group == batch.group_id) & (GroupMember.contact > batch.cursor))
+                .order_by(GroupMember.contact)
+                .limit(size)
+            )
             members = list(
                 Contact.select(Contact.id, Contact.phone)
-                .join(GroupMember)
-                .where((GroupMember.group == batch.group_id) & (Contact.id > batch.cursor))
+                .where(in_subquery(Contact.id, chunk))
                 .order_by(Contact.id)
-                .limit(size)
                 .tuples()
             )
             accept_many([draft(send, route, phone, batch.id) for _, phone in members])
