@@ -20,7 +20,19 @@ from datetime import date, datetime
 from operator import methodcaller
 from typing import Any
 
-from peewee import AutoField, Field, Model, Node
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    Field,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    Node,
+    TextField,
+)
 
 from bot.db import PooledPostgres
 from models import db
@@ -35,14 +47,15 @@ def insert(
     """Insert `rows` (field name to value); with `skip_conflicts` a row a unique index refuses is left
     out. Returns the `returning` columns of the rows written."""
     fields = [field for field in model._meta.sorted_fields if not isinstance(field, AutoField)]
-    columns = [(field.name, field.db_value, model._meta.defaults.get(field)) for field in fields]
+    columns = [(field.name, field.db_value, model._meta.defaults.get(field), as_stored(field)) for field in fields]
 
     def values(part: list[dict[str, Any]]) -> list[Any]:
-        return [
-            convert(row[name] if name in row else (default() if callable(default) else default))
-            for row in part
-            for name, convert, default in columns
-        ]
+        converted = []
+        for row in part:
+            for name, convert, default, stored in columns:
+                value = row[name] if name in row else (default() if callable(default) else default)
+                converted.append(value if value is None or type(value) is stored else convert(value))
+        return converted
 
     table, names = quoted(model._meta.table_name), ", ".join(quoted(f.column_name) for f in fields)
     if not (skip_conflicts or returning) and len(rows) >= COPY_FROM_ROWS and isinstance(db.obj, PooledPostgres):
@@ -62,6 +75,26 @@ def insert(
         if returning:
             written += [tuple(row) for row in cursor.fetchall()]
     return written
+
+
+# The field classes whose db_value hands a value of this type back as it is: such a value (and None) skips
+# the call, which was the dearest part of writing a chunk in Python (22 calls a message, 10,000 messages).
+STORED_AS: dict[type[Field], type] = {
+    AutoField: int,
+    IntegerField: int,
+    BigIntegerField: int,
+    CharField: str,
+    TextField: str,
+    DateTimeField: datetime,
+    BooleanField: bool,
+}
+
+
+def as_stored(field: Field) -> type | None:
+    """The type a value of `field` has when its db_value would return it unchanged (None: always call it)."""
+    if isinstance(field, ForeignKeyField):  # a related row becomes its key; the key itself is kept
+        field = field.rel_field
+    return STORED_AS.get(type(field))
 
 
 def placeholders(values: list[Any], width: int) -> tuple[list[Any], str]:
