@@ -92,3 +92,13 @@ def test_copy_in_outside_a_transaction_is_refused(message) -> None:
     with pytest.raises(InterfaceError, match="transaction"):
         db.obj.copy_in('COPY "message_event" ("message_id", "code") FROM STDIN', f"{message.id}\t1\n")
     assert stored(message) == []
+
+
+@pytest.mark.parametrize("count", [1, rows.COPY_FROM_ROWS])
+def test_values_not_of_the_stored_type_go_through_their_fields(message, count) -> None:
+    """A related row becomes its key, a number in a string an int: only values of the stored type skip
+    the field's db_value."""
+    written = [{"message": message, "code": str(200 + n), "detail": f"d{n}"} for n in range(count)]
+    with db.atomic():
+        rows.insert(MessageEvent, written)
+    assert [(event["code"], event["detail"]) for event in stored(message)] == [(200 + n, f"d{n}") for n in range(count)]
