@@ -43,10 +43,10 @@ VERSION_KEY = "smsbot:cache:version"
 SCOPE_KEY = "smsbot.cache"  # the request's generation, in its WSGI environ
 # The writes that change what is cached: any to these tables, and deleting an account (its numbers cascade).
 WATCHED_WRITES = {
-    Carrier._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
-    VirtualNumber._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
-    Keyword._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
-    Topic._meta.table_name: ("INSERT INTO", "UPDATE", "DELETE FROM"),
+    Carrier._meta.table_name: ("INSERT INTO", "COPY", "UPDATE", "DELETE FROM"),
+    VirtualNumber._meta.table_name: ("INSERT INTO", "COPY", "UPDATE", "DELETE FROM"),
+    Keyword._meta.table_name: ("INSERT INTO", "COPY", "UPDATE", "DELETE FROM"),
+    Topic._meta.table_name: ("INSERT INTO", "COPY", "UPDATE", "DELETE FROM"),
     Account._meta.table_name: ("DELETE FROM",),
 }
 

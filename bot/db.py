@@ -256,10 +256,11 @@ class PooledPostgres(PooledPostgresqlDatabase):
         see it as they see any statement."""
         if not self.in_transaction():
             raise InterfaceError("copy_in runs in a transaction (its commit is counted there)")
+        self._log_query(sql, None)
         start = time.perf_counter()
         try:
-            with __exception_wrapper__:
-                self.cursor().copy_expert(sql, io.StringIO(data))
+            with __exception_wrapper__, self.cursor() as cursor:
+                cursor.copy_expert(sql, io.StringIO(data))
         except Exception as exc:
             self._notify_hooks(sql, None, start, exc)
             raise

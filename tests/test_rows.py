@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from peewee import IntegrityError, InterfaceError
 
-from bot import rows
-from models import MessageEvent, OutboundMessage, db
+from bot import cache, rows
+from bot.redis_conn import get_redis
+from models import Carrier, MessageEvent, OutboundMessage, db
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 # Every character COPY's text format treats specially, and the text that spells its NULL.
@@ -85,6 +86,29 @@ def test_copy_text_writes_what_it_knows_and_refuses_the_rest() -> None:
         "1\ta\\tb\\\\c\\nd\\re\t\\N\tt\n2026-01-02 03:04:05\t\tf\t7\n"
     )
     assert rows.copy_text([1, 2.5], 2) is None  # a float: the caller INSERTs
+    # COPY would drop an offset that an INSERT converts: such a time is INSERTed
+    assert rows.copy_text([datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(hours=2)))], 1) is None
+
+
+def test_many_rows_outside_a_transaction_are_inserted_and_committed(message, statements) -> None:
+    written = events(message, 150)
+    assert not db.in_transaction()
+    rows.insert(MessageEvent, written)
+    assert statements == ["INSERT"]
+    assert stored(message) == written
+
+
+def test_copied_rows_of_a_cached_table_tell_every_process(app, statements) -> None:
+    version = get_redis(app).get(cache.VERSION_KEY)
+    with db.atomic():
+        rows.insert(Carrier, [{"name": f"gw{n}", "kind": "generic"} for n in range(3)])
+    assert get_redis(app).get(cache.VERSION_KEY) != version
+    version = get_redis(app).get(cache.VERSION_KEY)
+    with db.atomic():
+        rows.insert(Carrier, [{"name": f"more{n}", "kind": "generic"} for n in range(rows.COPY_FROM_ROWS)])
+    assert statements[-1] == ("COPY" if ON_POSTGRES else "INSERT")
+    assert get_redis(app).get(cache.VERSION_KEY) != version
+    assert Carrier.select().count() == 3 + rows.COPY_FROM_ROWS
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="COPY is PostgreSQL's; .ci/run runs this on PostgreSQL")
