@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import TypeVar
 
 from flask import Flask, Response, request
@@ -133,6 +134,7 @@ class BeginFirst:
 QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")  # a literal or a quoted identifier
 
 
+@lru_cache(maxsize=256)  # the few statements that end transactions, each scanned once (a report's is 1,000 characters)
 def returns_rows(sql: str) -> bool:
     """Whether a statement's own result is rows: a SELECT, or a RETURNING outside parentheses (one inside
     a WITH's data-modifying query feeds the statement, not the caller)."""
