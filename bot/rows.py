@@ -16,7 +16,9 @@ go as one INSERT.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from operator import methodcaller
 from typing import Any
 
@@ -46,36 +48,61 @@ def insert(
 ) -> list[tuple]:
     """Insert `rows` (field name to value); with `skip_conflicts` a row a unique index refuses is left
     out. Returns the `returning` columns of the rows written."""
-    fields = [field for field in model._meta.sorted_fields if not isinstance(field, AutoField)]
-    columns = [(field.name, field.db_value, model._meta.defaults.get(field), as_stored(field)) for field in fields]
+    table = Table.of(model)
 
     def values(part: list[dict[str, Any]]) -> list[Any]:
         converted = []
         for row in part:
-            for name, convert, default, stored in columns:
+            for name, convert, default, stored in table.columns:
                 value = row[name] if name in row else (default() if callable(default) else default)
                 converted.append(value if value is None or type(value) is stored else convert(value))
         return converted
 
-    table, names = quoted(model._meta.table_name), ", ".join(quoted(f.column_name) for f in fields)
-    copies = isinstance(db.obj, PooledPostgres) and db.in_transaction()
-    if copies and not (skip_conflicts or returning) and len(rows) >= COPY_FROM_ROWS:
-        data = copy_text(values(rows), len(fields))
+    if not (skip_conflicts or returning) and len(rows) >= COPY_FROM_ROWS and copies():
+        data = copy_text(values(rows), table.width)
         if data is not None:
-            db.obj.copy_in(f"COPY {table} ({names}) FROM STDIN", data)
+            db.obj.copy_in(f"COPY {table.head} FROM STDIN", data)
             return []
-    head = f"INSERT INTO {table} ({names}) VALUES "
+    head = f"INSERT INTO {table.head} VALUES "
     tail = (" ON CONFLICT DO NOTHING" if skip_conflicts else "") + (
         f" RETURNING {', '.join(quoted(f.column_name) for f in returning)}" if returning else ""
     )
     written: list[tuple] = []
-    per_statement = max(1, MAX_PARAMS // len(fields))
+    per_statement = max(1, MAX_PARAMS // table.width)
     for start in range(0, len(rows), per_statement):
-        params, sql = placeholders(values(rows[start : start + per_statement]), len(fields))
+        params, sql = placeholders(values(rows[start : start + per_statement]), table.width)
         cursor = db.execute_sql(head + sql + tail, params)
         if returning:
             written += [tuple(row) for row in cursor.fetchall()]
     return written
+
+
+def copies() -> bool:
+    """Whether rows may go by COPY: PostgreSQL, in a transaction (where `copy_in` counts its commit)."""
+    return isinstance(db.obj, PooledPostgres) and db.in_transaction()
+
+
+@dataclass(frozen=True)
+class Table:
+    """What writing a model's rows needs of it, worked out once per model: its table and columns, and per
+    column its field name, db_value, default and the type `as_stored` lets through."""
+
+    head: str  # "table" ("column", …)
+    width: int
+    columns: tuple[tuple[str, Callable[[Any], Any], Any, type | None], ...]
+
+    @staticmethod
+    @cache
+    def of(model: type[Model]) -> Table:
+        fields = [field for field in model._meta.sorted_fields if not isinstance(field, AutoField)]
+        names = ", ".join(quoted(field.column_name) for field in fields)
+        return Table(
+            head=f"{quoted(model._meta.table_name)} ({names})",
+            width=len(fields),
+            columns=tuple(
+                (field.name, field.db_value, model._meta.defaults.get(field), as_stored(field)) for field in fields
+            ),
+        )
 
 
 # The field classes whose db_value hands a value of this type back as it is: such a value (and None) skips
