@@ -6,11 +6,11 @@ defaults for what a row leaves out, each value through its field's `db_value`, i
 the databases' parameter limits allow (SQLite takes 32,766 a statement, PostgreSQL 65,535), on both
 databases with `ON CONFLICT DO NOTHING` and `RETURNING` (SQLite ≥ 3.35).
 
-On PostgreSQL, many rows that need neither (a chunk's events and ledger lines) in a transaction go by `COPY … FROM
-STDIN` instead: the server takes them in about half the time it spends parsing and planning a VALUES
-list of thousands of parameters (3,000 events: 50 ms against 90 ms, measured on the bench machine).
-A COPY is two round trips (the server answers the COPY before it takes the rows), so a few rows still
-go as one INSERT.
+On PostgreSQL, many rows that need neither (a chunk's events and ledger lines), in a transaction, go by
+`COPY … FROM STDIN` instead: the server takes them in about half the time it spends parsing and planning
+a VALUES list of thousands of parameters (3,000 events: 50 ms against 90 ms, measured on the bench
+machine). A COPY is two round trips (the server answers the COPY before it takes the rows), so a few
+rows still go as one INSERT.
 """
 
 from __future__ import annotations
@@ -88,8 +88,11 @@ class Table:
     column its field name, db_value, default and the type `as_stored` lets through."""
 
     head: str  # "table" ("column", …)
-    width: int
     columns: tuple[tuple[str, Callable[[Any], Any], Any, type | None], ...]
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
 
     @staticmethod
     @cache
@@ -98,7 +101,6 @@ class Table:
         names = ", ".join(quoted(field.column_name) for field in fields)
         return Table(
             head=f"{quoted(model._meta.table_name)} ({names})",
-            width=len(fields),
             columns=tuple(
                 (field.name, field.db_value, model._meta.defaults.get(field), as_stored(field)) for field in fields
             ),

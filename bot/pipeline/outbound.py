@@ -122,8 +122,9 @@ def accept_many(drafts: Sequence[Draft]) -> list[OutboundMessage]:
 
 def stage(drafts: Sequence[Draft]) -> list[Staged]:
     """Each draft's message in memory at 101 Accepted, its URLs shortened when asked (one query for all)."""
-    stored = {text: segments.normalize_body(inputguard.scrub(text)) for text in {draft.body for draft in drafts}}
-    bodies = [stored[draft.body] for draft in drafts]
+    # each distinct text cleaned once: a group send gives every member the same
+    cleaned = {text: segments.normalize_body(inputguard.scrub(text)) for text in {draft.body for draft in drafts}}
+    bodies = [cleaned[draft.body] for draft in drafts]
     tracked = [n for n, draft in enumerate(drafts) if draft.track_links]
     done = links.shorten_many([bodies[n] for n in tracked])
     shortened: dict[int, links.Shortened] = dict(zip(tracked, done, strict=True))
